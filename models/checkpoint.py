@@ -1,0 +1,116 @@
+"""Checkpoint files: a generator's weights plus everything needed to use it without being told.
+
+A checkpoint carries the architecture and its options, the input and output value ranges, the
+padding multiple and the training provenance, so export and runtime read them from the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .networks import create
+
+FORMAT = "nircolor-checkpoint/1"
+INPUT_RANGE = (0.0, 1.0)  # NIR uint8 / 255
+OUTPUT_RANGE = (-1.0, 1.0)  # tanh; RGB = (y + 1) * 127.5
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and what to do."""
+
+
+@dataclass
+class ModelCard:
+    """What a checkpoint says about itself besides its weights."""
+
+    architecture: str
+    options: dict[str, Any]
+    pad_multiple: int
+    input_range: tuple[float, float] = INPUT_RANGE
+    output_range: tuple[float, float] = OUTPUT_RANGE
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "architecture": self.architecture,
+            "options": dict(self.options),
+            "pad_multiple": self.pad_multiple,
+            "input_range": list(self.input_range),
+            "output_range": list(self.output_range),
+            "provenance": self.provenance,
+            "metrics": self.metrics,
+        }
+
+
+def save(path: str | Path, model: nn.Module, card: ModelCard, half: bool = False) -> Path:
+    """Write weights and card; `half` stores weights as float16 to halve the file (they are
+    cast back to float32 on load)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save({**card.to_dict(), "state_dict": state}, path)
+    return path
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass a .pt file written by 'nircolor train' or a zoo name")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); re-download or retrain it") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a nircolor checkpoint (no '{FORMAT}' header); use a file written by 'nircolor train'")
+    return blob
+
+
+def card_of(blob: dict[str, Any]) -> ModelCard:
+    return ModelCard(
+        architecture=blob["architecture"],
+        options=blob["options"],
+        pad_multiple=blob["pad_multiple"],
+        input_range=tuple(blob["input_range"]),
+        output_range=tuple(blob["output_range"]),
+        provenance=blob.get("provenance", {}),
+        metrics=blob.get("metrics", {}),
+    )
+
+
+def load(path: str | Path, expect_architecture: str | None = None) -> tuple[nn.Module, ModelCard]:
+    """Build the checkpoint's network in eval mode. With `expect_architecture`, a checkpoint of
+    another architecture is refused."""
+    blob = read(path)
+    card = card_of(blob)
+    if expect_architecture is not None and card.architecture != expect_architecture:
+        raise CheckpointError(
+            f"{path} holds a {card.architecture!r} network, not {expect_architecture!r}; "
+            f"pass --arch {card.architecture} or a {expect_architecture} checkpoint"
+        )
+    model = create(card.architecture, **card.options)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(
+            f"{path}: weights do not fit architecture {card.architecture!r} with options {card.options} ({first}); "
+            "the file is damaged or was written by an incompatible version"
+        ) from None
+    return model.eval(), card
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

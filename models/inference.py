@@ -1,0 +1,17 @@
+"""Single-image inference with a PyTorch generator: uint8 NIR in, uint8 RGB out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import nir_to_tensor, tensor_to_rgb
+
+
+@torch.inference_mode()
+def colorize(model: nn.Module, nir: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+    """HxW uint8 NIR -> HxWx3 uint8 RGB at the same size (the network pads and crops)."""
+    if nir.ndim != 2 or nir.dtype != np.uint8:
+        raise ValueError(f"colorize needs an HxW uint8 NIR image, got shape {nir.shape} and type {nir.dtype}")
+    return tensor_to_rgb(model(nir_to_tensor(nir).to(device)))

@@ -1,0 +1,3 @@
+from .registry import ARCHITECTURES, create
+
+__all__ = ["ARCHITECTURES", "create"]

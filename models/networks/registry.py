@@ -1,0 +1,41 @@
+"""Explicit registry of generator architectures: `create(name, **options)`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from .discriminator import PatchDiscriminator
+from .snet import ColorNet, EdgeNet
+from .unet import UNet
+
+# name -> constructor; each constructor documents its own options.
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "snet": ColorNet,
+    "unet": UNet,
+}
+
+# Networks used only as training losses, never shipped for inference.
+LOSS_NETWORKS: dict[str, Callable[..., nn.Module]] = {
+    "edgenet": EdgeNet,
+    "patchgan": PatchDiscriminator,
+}
+
+
+class UnknownArchitectureError(ValueError):
+    pass
+
+
+def create(name: str, **options) -> nn.Module:
+    """Build architecture `name` with its documented options."""
+    try:
+        factory = ARCHITECTURES[name]
+    except KeyError:
+        raise UnknownArchitectureError(
+            f"unknown architecture {name!r}; choose one of: {', '.join(sorted(ARCHITECTURES))}"
+        ) from None
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise UnknownArchitectureError(f"bad options for architecture {name!r}: {exc}") from None

@@ -1,0 +1,188 @@
+"""`nircolor train`: fit a generator on paired NIR/RGB folders.
+
+A run folder holds: config.json (the resolved configuration), val_split.txt, metrics.jsonl (one
+line per validation), last.pt (full training state, for --resume) and best.pt (the generator
+checkpoint with the best validation PSNR, ready for eval/export).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import checkpoint
+from .data import RandomCrops, default_val_keys, find_pairs, load_pairs, read_split, split_pairs
+from .inference import colorize
+from .losses import L1Objective, SNetObjective, discriminator_loss, generator_adversarial
+from .metrics import all_metrics, mean_metrics
+from .networks import create
+from .networks.registry import LOSS_NETWORKS
+
+OBJECTIVES = ("snet", "l1", "l1+adv")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: str
+    arch: str = "snet"
+    options: dict[str, Any] = field(default_factory=lambda: {"width": 16})
+    objective: str = "snet"  # snet: L2 + EdgeNet L2; l1; l1+adv: (1-lambda) L_adv + lambda L1
+    val_split: str | None = None  # file of category/id keys; default: a stratified 1/8
+    crop: int = 256
+    batch: int = 4
+    lr: float = 1e-4  # SNet's; Adam's other settings at their defaults
+    betas: tuple[float, float] = (0.9, 0.999)
+    lr_final_fraction: float = 0.1  # cosine decay to this fraction of lr over the run
+    steps: int = 20000
+    steps_per_epoch: int = 500
+    edge_weight: float = 1.0
+    adv_lambda: float = 0.99
+    data_scale: float = 1.0  # resize pairs before cropping (1.0: full resolution)
+    val_limit: int | None = None  # validate on the first N validation pairs only
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    workers: int = 0
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    progress = min(1.0, step / max(1, cfg.steps))
+    return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def validate(model: torch.nn.Module, pairs, device: str) -> dict[str, float]:
+    model.eval()
+    rows = [all_metrics(colorize(model, p.nir, device), p.rgb) for p in pairs]
+    model.train()
+    return mean_metrics(rows)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {cfg.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    all_pairs = find_pairs(cfg.data)
+    val_keys = read_split(cfg.val_split) if cfg.val_split else set(default_val_keys(all_pairs))
+    train_paths, val_paths = split_pairs(all_pairs, val_keys)
+    (out / "val_split.txt").write_text("".join(f"{p.key}\n" for p in val_paths))
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+
+    tqdm.write(f"loading {len(train_paths)} training and {len(val_paths)} validation pairs from {cfg.data}")
+    train_pairs = load_pairs(train_paths, cfg.data_scale)
+    val_pairs = load_pairs(val_paths[: cfg.val_limit] if cfg.val_limit else val_paths)
+    loader = torch.utils.data.DataLoader(
+        RandomCrops(train_pairs, cfg.crop, cfg.seed), batch_size=cfg.batch, num_workers=cfg.workers
+    )
+
+    device = torch.device(cfg.device)
+    model = create(cfg.arch, **cfg.options).to(device).train()
+    if cfg.objective == "snet":
+        objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight).to(device)
+    else:
+        objective = L1Objective().to(device)
+    opt = torch.optim.Adam(list(model.parameters()) + list(objective.parameters()), lr=cfg.lr, betas=cfg.betas)
+    disc = opt_d = None
+    if cfg.objective == "l1+adv":
+        disc = LOSS_NETWORKS["patchgan"]().to(device).train()
+        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=cfg.betas)
+
+    step, best_psnr, elapsed = 0, -math.inf, 0.0
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if resume and last_path.exists():
+        state = torch.load(last_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        objective.load_state_dict(state["objective"])
+        opt.load_state_dict(state["opt"])
+        if disc is not None:
+            disc.load_state_dict(state["disc"])
+            opt_d.load_state_dict(state["opt_d"])
+        step, best_psnr, elapsed = state["step"], state["best_psnr"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        tqdm.write(f"resumed {last_path} at step {step}")
+
+    provenance = {
+        "data": str(cfg.data),
+        "train_pairs": len(train_paths),
+        "val_pairs": [p.key for p in val_paths],
+        "objective": cfg.objective,
+        "config": asdict(cfg),
+        "git_commit": _git_commit(),
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.arch}", unit="step", dynamic_ncols=True)
+    started = time.perf_counter() - elapsed
+    batches = iter(loader)
+    while step < cfg.steps:
+        nir, rgb, edges = (t.to(device, non_blocking=True) for t in next(batches))
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(cfg, step)
+        pred = model(nir)
+        terms = objective(pred, rgb, edges)
+        loss = terms.total
+        if disc is not None:
+            for g in opt_d.param_groups:
+                g["lr"] = _lr_at(cfg, step)
+            d_loss = discriminator_loss(disc(nir, rgb), disc(nir, pred.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            adv = generator_adversarial(disc(nir, pred))
+            loss = (1 - cfg.adv_lambda) * adv + cfg.adv_lambda * terms.total
+            terms.parts.update(adv=adv.item(), d=d_loss.item())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in terms.parts.items()} | {"img/s": f"{step * cfg.batch / (time.perf_counter() - started):.1f}"}, refresh=False)
+
+        if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
+            metrics = validate(model, val_pairs, device)
+            elapsed = time.perf_counter() - started
+            record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            tqdm.write(f"step {step}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, AE {metrics['angular_error']:.2f} deg")
+            card = checkpoint.ModelCard(
+                cfg.arch, dict(cfg.options), model.multiple,
+                provenance={**provenance, "steps": step, "train_seconds": round(elapsed, 1)},
+                metrics={"split": "validation", **metrics},
+            )
+            if metrics["psnr"] > best_psnr:
+                best_psnr = metrics["psnr"]
+                checkpoint.save(best_path, model, card)
+            checkpoint.save(out / "latest_model.pt", model, card)
+            state = {"model": model.state_dict(), "objective": objective.state_dict(), "opt": opt.state_dict(), "step": step, "best_psnr": best_psnr, "elapsed": elapsed, "torch_rng": torch.get_rng_state()}
+            if disc is not None:
+                state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
+            torch.save(state, last_path)
+    bar.close()
+    return best_path
