@@ -7,6 +7,7 @@ padding multiple and the training provenance, so export and runtime read them fr
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,15 @@ def read(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist; pass a .pt file written by 'nircolor train' or a zoo name")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (not a torch.save archive); pass a .pt file written by 'nircolor train'")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        # TorchVersion is a str subclass that older runs stored in their provenance.
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc}); re-download or retrain it") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {reason}); re-download or retrain it") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a nircolor checkpoint (no '{FORMAT}' header); use a file written by 'nircolor train'")
     return blob

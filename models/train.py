@@ -134,7 +134,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         "objective": cfg.objective,
         "config": asdict(cfg),
         "git_commit": _git_commit(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "machine": platform.processor() or platform.machine(),
     }
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.arch}", unit="step", dynamic_ncols=True)

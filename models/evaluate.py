@@ -1,0 +1,112 @@
+"""`nircolor eval`: full-resolution inference over a folder of pairs, with figures.
+
+Per image and on average: PSNR, SSIM, angular error, cosine and L1 for the model and for the
+trivial baseline "NIR copied to grey RGB" (the first column of SNet's Table 1).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import checkpoint, zoo
+from .data import find_pairs, load_pair, read_split, split_pairs
+from .inference import colorize
+from .metrics import METRIC_NAMES, all_metrics, mean_metrics, nir_as_grey
+
+
+@dataclass
+class EvalReport:
+    model: str
+    data: str
+    rows: list[dict]
+    mean: dict[str, float]
+    baseline_mean: dict[str, float]
+    seconds_per_image: float
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "data": self.data,
+            "images": len(self.rows),
+            "mean": self.mean,
+            "baseline_nir_as_grey": self.baseline_mean,
+            "seconds_per_image": self.seconds_per_image,
+            "per_image": self.rows,
+        }
+
+    def table(self) -> str:
+        head = f"{'':24s}" + "".join(f"{n:>15s}" for n in METRIC_NAMES)
+        lines = [head]
+        for label, m in (("NIR as grey (baseline)", self.baseline_mean), (self.model, self.mean)):
+            lines.append(f"{label[:24]:24s}" + "".join(f"{m[n]:15.4f}" for n in METRIC_NAMES))
+        return "\n".join(lines)
+
+
+def comparison_grid(triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], width: int = 384) -> np.ndarray:
+    """Rows of NIR | prediction | ground truth, each scaled to `width` pixels wide (RGB)."""
+    rows = []
+    for nir, pred, gt in triples:
+        h = round(nir.shape[0] * width / nir.shape[1])
+        cells = [cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA) for img in (nir_as_grey(nir), pred, gt)]
+        rows.append(np.concatenate(cells, axis=1))
+    widest = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 4), (0, widest - r.shape[1]), (0, 0))) for r in rows], axis=0)
+
+
+def evaluate(
+    model: str,
+    data: str | Path | None = None,
+    split: str | Path | None = None,
+    save_dir: str | Path | None = None,
+    json_path: str | Path | None = None,
+    grid_path: str | Path | None = None,
+    grid_images: int = 4,
+    device: str = "cpu",
+) -> EvalReport:
+    ckpt_path = zoo.resolve(model)
+    net, card = checkpoint.load(ckpt_path)
+    net.to(device)
+    data = Path(data) if data is not None else zoo.SAMPLES_DIR
+    pairs = find_pairs(data)
+    if split is not None:
+        _, pairs = split_pairs(pairs, read_split(split))
+    rows, baseline_rows, triples, seconds = [], [], [], 0.0
+    for paths in tqdm(pairs, desc=f"eval {model}", unit="img", dynamic_ncols=True):
+        pair = load_pair(paths)
+        start = time.perf_counter()
+        pred = colorize(net, pair.nir, device)
+        seconds += time.perf_counter() - start
+        scores = all_metrics(pred, pair.rgb)
+        baseline = all_metrics(nir_as_grey(pair.nir), pair.rgb)
+        rows.append({"pair": paths.key, "height": pair.nir.shape[0], "width": pair.nir.shape[1], **scores, "baseline": baseline})
+        baseline_rows.append(baseline)
+        if save_dir is not None:
+            out = Path(save_dir) / paths.category / f"{paths.pair_id}.png"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(out), cv2.cvtColor(pred, cv2.COLOR_RGB2BGR)):
+                raise OSError(f"could not write {out}; check that the folder is writable")
+        if len(triples) < grid_images:
+            triples.append((pair.nir, pred, pair.rgb))
+    report = EvalReport(
+        model=str(model),
+        data=str(data),
+        rows=rows,
+        mean=mean_metrics(rows),
+        baseline_mean=mean_metrics(baseline_rows),
+        seconds_per_image=seconds / len(rows),
+    )
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps({**report.to_dict(), "checkpoint": str(ckpt_path), "card": card.to_dict(), "device": device, "torch": str(torch.__version__)}, indent=2) + "\n")
+    if grid_path is not None and triples:
+        Path(grid_path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(grid_path), cv2.cvtColor(comparison_grid(triples), cv2.COLOR_RGB2BGR))
+    return report

@@ -1,0 +1,50 @@
+"""Shipped models: names for the checkpoints under models/weights/, each with a model card
+(`<file>.md`) that says what data, split, steps and time made it and how well it does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+SAMPLES_DIR = Path(__file__).parent / "samples"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    filename: str
+    summary: str
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.filename
+
+    @property
+    def card(self) -> Path:
+        return self.path.with_suffix(".md")
+
+
+ZOO: dict[str, ZooEntry] = {
+    "snet16": ZooEntry("snet16.pt", "SNet ColorNet, width 16, trained with EdgeNet (real-time default)"),
+    "unet32": ZooEntry("unet32.pt", "pix2pix U-Net, width 32, L1 + conditional adversarial (lambda 0.99)"),
+}
+ALIASES = {"default": "snet16"}
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A zoo name (`default`, `snet16`, ...) or a checkpoint path -> the checkpoint's path."""
+    key = ALIASES.get(str(name_or_path), str(name_or_path))
+    if key in ZOO:
+        path = ZOO[key].path
+        if not path.exists():
+            raise UnknownModelError(f"shipped model {key!r} is missing its weights file {path}; reinstall nircolor")
+        return path
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    names = ", ".join(sorted(ZOO) + sorted(ALIASES))
+    raise UnknownModelError(f"no model {str(name_or_path)!r}: not a shipped model ({names}) and no such file")

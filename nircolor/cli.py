@@ -1,0 +1,103 @@
+"""The `nircolor` command. Each subcommand parses its options and hands off to one function
+of a room (models, export, runtime); user errors are printed as one line, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+DEFAULT_DATA = "../shared/data/epfl-rgbnir"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nircolor.models.train import OBJECTIVES, TrainConfig, train
+
+    options = json.loads(args.options) if args.options else {"width": args.width}
+    known = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    values["options"] = options
+    if args.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {args.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    best = train(TrainConfig(**values), resume=args.resume)
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from nircolor.models.evaluate import evaluate
+
+    report = evaluate(
+        args.model, args.data, split=args.split, save_dir=args.save, json_path=args.json,
+        grid_path=args.grid, device=args.device,
+    )
+    print(f"{len(report.rows)} images from {report.data}, {report.seconds_per_image * 1000:.0f} ms per image on {args.device}")
+    print(report.table())
+    gain = report.mean["psnr"] - report.baseline_mean["psnr"]
+    print(f"PSNR gain over NIR-as-grey: {gain:+.2f} dB")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nircolor", description="Near-infrared to RGB colorization.")
+    from nircolor import __version__
+
+    parser.add_argument("--version", action="version", version=f"nircolor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a generator on paired NIR/RGB folders")
+    t.add_argument("--data", default=DEFAULT_DATA, help=f"folder of <category>/<id>_nir.* and _rgb.* pairs (default {DEFAULT_DATA})")
+    t.add_argument("--out", required=True, help="run folder: config, split, metrics, checkpoints")
+    t.add_argument("--arch", default="snet", help="architecture from the registry: snet, unet")
+    t.add_argument("--width", type=int, default=16, help="base width (the papers use 64)")
+    t.add_argument("--options", help='architecture options as JSON, e.g. \'{"width": 32, "depth": 6}\' (overrides --width)')
+    t.add_argument("--objective", default="snet", help="snet (L2 + EdgeNet), l1, l1+adv (Limmer & Lensch)")
+    t.add_argument("--val-split", dest="val_split", help="file of category/id validation keys (default: stratified 1/8)")
+    t.add_argument("--crop", type=int)
+    t.add_argument("--batch", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--betas", type=float, nargs=2)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int, help="steps between validations")
+    t.add_argument("--edge-weight", dest="edge_weight", type=float)
+    t.add_argument("--adv-lambda", dest="adv_lambda", type=float, help="weight of L1 against the adversarial term (0.99)")
+    t.add_argument("--data-scale", dest="data_scale", type=float, help="resize training pairs by this factor first")
+    t.add_argument("--val-limit", dest="val_limit", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--threads", type=int)
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("eval", help="score a model on a folder of pairs at full resolution")
+    e.add_argument("--model", default="default", help="shipped model name (default, snet16, unet32) or checkpoint path")
+    e.add_argument("--data", help="folder of pairs (default: the sample pairs shipped with nircolor)")
+    e.add_argument("--split", help="only the category/id keys listed in this file")
+    e.add_argument("--json", help="write the figures here")
+    e.add_argument("--save", help="write each prediction as SAVE/<category>/<id>.png")
+    e.add_argument("--grid", help="write a NIR | prediction | ground truth PNG grid here")
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(func=_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from nircolor.models.checkpoint import CheckpointError
+    from nircolor.models.data import DatasetError
+    from nircolor.models.networks.registry import UnknownArchitectureError
+    from nircolor.models.zoo import UnknownModelError
+
+    try:
+        return args.func(args)
+    except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ValueError, OSError) as exc:
+        print(f"nircolor {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nircolor {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
