@@ -37,5 +37,5 @@ def create(name: str, **options) -> nn.Module:
         ) from None
     try:
         return factory(**options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise UnknownArchitectureError(f"bad options for architecture {name!r}: {exc}") from None

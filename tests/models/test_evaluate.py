@@ -1,0 +1,68 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from nircolor.cli import main
+from nircolor.models import checkpoint, zoo
+from nircolor.models.data import find_pairs, read_split
+from nircolor.models.evaluate import evaluate
+from nircolor.models.networks import create
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    net = create("snet", width=4).eval()
+    return checkpoint.save(tmp_path / "tiny.pt", net, checkpoint.ModelCard("snet", {"width": 4}, net.multiple))
+
+
+def test_eval_writes_json_predictions_and_grid(tmp_path, fixture_pairs, tiny_checkpoint, capsys):
+    argv = ["eval", "--model", str(tiny_checkpoint), "--data", str(fixture_pairs), "--json", str(tmp_path / "r.json"),
+            "--save", str(tmp_path / "pred"), "--grid", str(tmp_path / "grid.png")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "NIR as grey (baseline)" in printed and "PSNR gain over NIR-as-grey" in printed
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["images"] == 3 and len(report["per_image"]) == 3
+    for row, pair in zip(report["per_image"], find_pairs(fixture_pairs)):
+        pred = cv2.imread(str(tmp_path / "pred" / pair.category / f"{pair.pair_id}.png"))
+        assert pred.shape == (row["height"], row["width"], 3)  # full resolution
+    assert report["mean"]["psnr"] == pytest.approx(np.mean([r["psnr"] for r in report["per_image"]]))
+    assert report["baseline_nir_as_grey"]["ssim"] > 0
+    grid = cv2.imread(str(tmp_path / "grid.png"))
+    assert grid.shape[1] == 3 * 384 and grid.shape[0] > 3 * 200
+
+
+def test_eval_split_restricts_the_pairs(tmp_path, fixture_pairs, tiny_checkpoint):
+    (tmp_path / "s.txt").write_text("field/0008\n")
+    report = evaluate(str(tiny_checkpoint), fixture_pairs, split=tmp_path / "s.txt")
+    assert [r["pair"] for r in report.rows] == ["field/0008"]
+
+
+def test_eval_errors_are_one_clear_line(tmp_path, fixture_pairs, tiny_checkpoint, capsys):
+    assert main(["eval", "--model", "nope", "--data", str(fixture_pairs)]) == 2
+    assert "no model 'nope'" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["eval", "--model", str(tiny_checkpoint), "--data", str(tmp_path / "empty")]) == 2
+    assert "no <id>_nir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(zoo.ZOO))
+def test_shipped_models_beat_nir_as_grey_on_the_held_out_samples(name):
+    report = evaluate(name)  # the samples shipped with the package
+    assert report.mean["psnr"] >= 18.0
+    assert report.mean["psnr"] >= report.baseline_mean["psnr"] + 3.0
+    assert report.mean["angular_error"] < report.baseline_mean["angular_error"]
+
+
+@pytest.mark.parametrize("name", sorted(zoo.ZOO))
+def test_shipped_models_never_trained_on_the_validation_split(name):
+    _, card = checkpoint.load(zoo.resolve(name))
+    assert set(card.provenance["val_pairs"]) == read_split(zoo.SAMPLES_DIR.parent / "splits" / "epfl-rgbnir-val.txt")
+    assert zoo.ZOO[name].card.exists()
+    assert zoo.ZOO[name].path.stat().st_size <= 20 * 2**20
+
+
+def test_default_alias_points_at_a_shipped_model():
+    assert zoo.resolve("default") == zoo.ZOO[zoo.ALIASES["default"]].path
