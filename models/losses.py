@@ -17,6 +17,32 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - size // 2
+    w = torch.exp(-(x**2) / (2 * sigma**2))
+    return w / w.sum()
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Differentiable Gaussian SSIM (11x11, sigma 1.5) of NxCxHxW images in [-1, 1], border of 5
+    excluded: `metrics.ssim`'s definition (SSIM is not shift-invariant, so the images are first
+    mapped to [0, 1] like 8-bit pixels), written as separable 1-D convolutions to stay cheap."""
+    pred, target = (pred + 1) / 2, (target + 1) / 2
+    data_range = 1.0
+    c = pred.shape[1]
+    win = _gaussian_window().to(pred)
+    wx, wy = win.view(1, 1, 1, -1).repeat(c, 1, 1, 1), win.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(t, wx, groups=c), wy, groups=c)  # 'valid': crops the border
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mx, my = blur(pred), blur(target)
+    vx, vy, cxy = blur(pred * pred) - mx * mx, blur(target * target) - my * my, blur(pred * target) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.mean()
+
+
 @dataclass
 class LossTerms:
     total: torch.Tensor
@@ -24,22 +50,37 @@ class LossTerms:
 
 
 class SNetObjective(nn.Module):
-    def __init__(self, edgenet: nn.Module, edge_weight: float = 1.0):
+    def __init__(self, edgenet: nn.Module, edge_weight: float = 1.0, ssim_weight: float = 0.0):
         super().__init__()
         self.edgenet = edgenet
         self.edge_weight = edge_weight
+        self.ssim_weight = ssim_weight
 
     def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor) -> LossTerms:
         color = F.mse_loss(pred, rgb)
         edge = F.mse_loss(self.edgenet(pred - rgb), edges)
-        total = color + self.edge_weight * edge
-        return LossTerms(total, {"color": color.item(), "edge": edge.item()})
+        terms = LossTerms(color + self.edge_weight * edge, {"color": color.item(), "edge": edge.item()})
+        return _add_ssim(terms, pred, rgb, self.ssim_weight)
 
 
 class L1Objective(nn.Module):
+    def __init__(self, ssim_weight: float = 0.0):
+        super().__init__()
+        self.ssim_weight = ssim_weight
+
     def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor) -> LossTerms:
         l1 = F.l1_loss(pred, rgb)
-        return LossTerms(l1, {"l1": l1.item()})
+        return _add_ssim(LossTerms(l1, {"l1": l1.item()}), pred, rgb, self.ssim_weight)
+
+
+def _add_ssim(terms: LossTerms, pred: torch.Tensor, rgb: torch.Tensor, weight: float) -> LossTerms:
+    """Optional structural term weight * (1 - SSIM): rewards keeping local structure, which
+    pixel losses alone let blur away on a small data set."""
+    if weight <= 0:
+        return terms
+    structural = 1.0 - ssim(pred, rgb)
+    terms.parts["ssim"] = 1.0 - structural.item()
+    return LossTerms(terms.total + weight * structural, terms.parts)
 
 
 def generator_adversarial(d_fake: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,7 @@ class TrainConfig:
     steps: int = 20000
     steps_per_epoch: int = 500
     edge_weight: float = 1.0
+    ssim_weight: float = 0.0  # optional structural term added to any objective
     adv_lambda: float = 0.99
     data_scale: float = 1.0  # resize pairs before cropping (1.0: full resolution)
     val_limit: int | None = None  # validate on the first N validation pairs only
@@ -104,9 +105,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     device = torch.device(cfg.device)
     model = create(cfg.arch, **cfg.options).to(device).train()
     if cfg.objective == "snet":
-        objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight).to(device)
+        objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight).to(device)
     else:
-        objective = L1Objective().to(device)
+        objective = L1Objective(cfg.ssim_weight).to(device)
     opt = torch.optim.Adam(list(model.parameters()) + list(objective.parameters()), lr=cfg.lr, betas=cfg.betas)
     disc = opt_d = None
     if cfg.objective == "l1+adv":

@@ -86,3 +86,23 @@ def test_edge_loss_trains_colornet_through_edgenet():
     edge_only = torch.nn.functional.mse_loss(objective.edgenet(pred - rgb), edges)
     edge_only.backward()
     assert net.head[0].weight.grad.abs().sum() > 0
+
+
+def test_ssim_loss_agrees_with_the_ssim_metric(fixture_pairs):
+    from nircolor.models import metrics
+    from nircolor.models.data import find_pairs, load_pair, rgb_to_tensor
+    from nircolor.models.losses import ssim
+
+    pair = load_pair(find_pairs(fixture_pairs)[1])
+    grey = metrics.nir_as_grey(pair.nir)
+    torch_value = ssim(rgb_to_tensor(grey).double(), rgb_to_tensor(pair.rgb).double()).item()
+    assert torch_value == pytest.approx(metrics.ssim(grey, pair.rgb), abs=1e-4)
+
+
+def test_ssim_term_is_added_and_reported():
+    nir, rgb, edges = _batch()
+    pred = torch.tanh(torch.randn_like(rgb))
+    plain = L1Objective()(pred, rgb, edges)
+    with_ssim = L1Objective(ssim_weight=0.5)(pred, rgb, edges)
+    assert "ssim" in with_ssim.parts and "ssim" not in plain.parts
+    assert with_ssim.total.item() == pytest.approx(plain.total.item() + 0.5 * (1 - with_ssim.parts["ssim"]), rel=1e-5)

@@ -1,0 +1,124 @@
+"""Publish a trained checkpoint as a shipped model: score it on the fixed validation split at
+full resolution, time it on this CPU at 640x480, and write the weights and a model card.
+
+    python benchmarks/model_card.py runs/snet16/best.pt snet16 --data ../shared/data/epfl-rgbnir
+
+Writes models/weights/NAME.pt (float16 storage with --half), models/weights/NAME.md and
+benchmarks/results/eval-NAME.json (per-image figures, resolved configuration, machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from nircolor import __version__
+from nircolor.models import checkpoint, zoo
+from nircolor.models.evaluate import evaluate
+from nircolor.models.networks.blocks import count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLIT = ROOT / "models" / "splits" / "epfl-rgbnir-val.txt"
+
+
+def cpu_latency(net: torch.nn.Module, height: int = 480, width: int = 640, runs: int = 20) -> dict[str, float]:
+    x = torch.rand(1, 1, height, width)
+    times = []
+    with torch.inference_mode():
+        for i in range(runs + 3):
+            start = time.perf_counter()
+            net(x)
+            if i >= 3:  # warm-up excluded
+                times.append(time.perf_counter() - start)
+    return {"median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times), "runs": runs, "threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("name")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epfl-rgbnir"))
+    ap.add_argument("--half", action="store_true", help="store weights as float16 (keeps files under 20 MB)")
+    ap.add_argument("--summary", default="")
+    args = ap.parse_args()
+
+    weights = zoo.WEIGHTS_DIR / f"{args.name}.pt"
+    net, card = checkpoint.load(args.checkpoint)
+    run_dir = Path(args.checkpoint).parent
+    card.provenance.pop("config", None)
+    card.provenance["config"] = json.loads((run_dir / "config.json").read_text())
+    card.provenance["nircolor"] = __version__
+    card.metrics = {}
+    checkpoint.save(weights, net, card, half=args.half)
+
+    # Score what ships (after any float16 rounding), not the training checkpoint.
+    report = evaluate(str(weights), args.data, split=SPLIT, grid_path=ROOT / "benchmarks" / "results" / f"grid-{args.name}.png")
+    shipped, card = checkpoint.load(weights)
+    torch.set_num_threads(2)
+    latency = cpu_latency(shipped)
+    card.metrics = {"split": str(SPLIT.relative_to(ROOT)), "resolution": "full", **report.mean, "baseline_nir_as_grey": report.baseline_mean, "cpu_latency_640x480": latency}
+    checkpoint.save(weights, shipped, card, half=args.half)
+
+    machine = {"processor": platform.processor() or platform.machine(), "cpus": torch.get_num_threads(), "torch": str(torch.__version__), "python": platform.python_version()}
+    results = ROOT / "benchmarks" / "results" / f"eval-{args.name}.json"
+    results.write_text(json.dumps({"name": args.name, "machine": machine, "latency_640x480": latency, **report.to_dict(), "provenance": card.provenance}, indent=2) + "\n")
+
+    history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    cfg = card.provenance["config"]
+    p = card.provenance
+    rows = "\n".join(
+        f"| {label} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['angular_error']:.2f} | {m['cosine']:.4f} | {m['l1']:.4f} |"
+        for label, m in (("NIR as grey (baseline)", report.baseline_mean), (args.name, report.mean))
+    )
+    curve = "\n".join(f"| {h['step']} | {h['seconds'] / 60:.0f} | {h['val_psnr']:.2f} | {h['val_ssim']:.4f} |" for h in history)
+    text = f"""# {args.name}
+
+{args.summary}
+
+- Architecture: `{card.architecture}` with options `{json.dumps(card.options)}`, {count_parameters(shipped) / 1e6:.2f} M parameters,
+  padding multiple {card.pad_multiple}; weights stored as {'float16' if args.half else 'float32'} ({weights.stat().st_size / 2**20:.1f} MiB).
+- Input: one NIR channel in [0, 1] (uint8 / 255). Output: RGB in [-1, 1] (tanh); uint8 = (y + 1) * 127.5.
+- Data: EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011), {p['train_pairs']} training pairs at full
+  resolution; the {len(p['val_pairs'])} pairs of `models/splits/epfl-rgbnir-val.txt` held out.
+- Training: objective `{cfg['objective']}`, {p['steps']} steps of batch {cfg['batch']} random {cfg['crop']}x{cfg['crop']} crops with
+  horizontal flips, Adam lr {cfg['lr']} betas {cfg['betas']} with cosine decay to {cfg['lr_final_fraction']} x lr, seed {cfg['seed']},
+  {p['train_seconds'] / 60:.0f} minutes on {cfg['threads']} CPU thread(s) of this project's 2-core machine (torch {p['torch']}).
+  The checkpoint kept is the validation epoch with the best PSNR.
+
+## Validation (full resolution, {len(report.rows)} pairs)
+
+| model | PSNR dB | SSIM | angular error deg | cosine | L1 |
+| --- | --- | --- | --- | --- | --- |
+{rows}
+
+PSNR gain over NIR-as-grey: {report.mean['psnr'] - report.baseline_mean['psnr']:+.2f} dB. Per-image figures:
+`benchmarks/results/eval-{args.name}.json`; a NIR | prediction | ground truth grid:
+`benchmarks/results/grid-{args.name}.png`.
+
+## Speed
+
+PyTorch {torch.__version__} on this CPU ({machine['processor']}, {latency['threads']} threads), one 640x480 frame:
+median {latency['median_ms']:.0f} ms, best {latency['min_ms']:.0f} ms over {latency['runs']} runs after warm-up.
+
+## Training curve (validation on the fixed split)
+
+| step | minutes | PSNR dB | SSIM |
+| --- | --- | --- | --- |
+{curve}
+
+Reproduce: `nircolor train --data ../shared/data/epfl-rgbnir --out runs/{args.name} --arch {card.architecture} --options '{json.dumps(card.options)}' --objective {cfg['objective']} --val-split models/splits/epfl-rgbnir-val.txt --crop {cfg['crop']} --batch {cfg['batch']} --lr {cfg['lr']} --betas {cfg['betas'][0]} {cfg['betas'][1]} --steps {cfg['steps']} --steps-per-epoch {cfg['steps_per_epoch']} --threads {cfg['threads']} --seed {cfg['seed']}`.
+
+Credit: M. Brown and S. Süsstrunk, "Multi-spectral SIFT for scene category recognition", CVPR 2011.
+"""
+    zoo.WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
