@@ -39,6 +39,19 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from nircolor.export import formats
+    from nircolor.export.pipeline import export_checked
+
+    fmt = formats.get("onnx-fp16" if args.fp16 else "onnx")
+    out = args.out or formats.default_path(args.model, fmt, args.io)
+    result = export_checked(args.model, out, io=args.io, fp16=args.fp16, opset=args.opset, simplify=not args.no_simplify, check_data=args.check_data)
+    print(f"wrote {result.path} ({result.path.stat().st_size / 2**20:.1f} MiB, opset {args.opset}, {args.io} I/O, {'FP16' if args.fp16 else 'FP32'})")
+    for report in result.parity:
+        print(f"parity: {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nircolor", description="Near-infrared to RGB colorization.")
     from nircolor import __version__
@@ -80,11 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--grid", help="write a NIR | prediction | ground truth PNG grid here")
     e.add_argument("--device", default="cpu")
     e.set_defaults(func=_eval)
+
+    from nircolor.export.formats import help_text
+
+    x = sub.add_parser("export", help="export a model to ONNX and check it against PyTorch on real frames",
+                       description=f"Formats: {help_text()}.")
+    x.add_argument("--model", default="default", help="shipped model name or checkpoint path")
+    x.add_argument("--out", help="ONNX file to write (default: <model>[.uint8][.fp16].onnx here)")
+    x.add_argument("--fp16", action="store_true", help="FP16 weights and activations; FP32/uint8 inputs and outputs kept")
+    x.add_argument("--io", choices=["float32", "uint8"], default="float32",
+                   help="float32: NIR [0,1] in, RGB [-1,1] NCHW out; uint8: uint8 NIR in, uint8 RGB NHWC out")
+    x.add_argument("--opset", type=int, default=18)
+    x.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
+    x.add_argument("--check-data", help="folder of pairs whose NIR frames the parity check uses (default: shipped samples)")
+    x.set_defaults(func=_export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from nircolor.export.check import ParityError
     from nircolor.models.checkpoint import CheckpointError
     from nircolor.models.data import DatasetError
     from nircolor.models.networks.registry import UnknownArchitectureError
@@ -92,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ValueError, OSError) as exc:
+    except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ParityError, ImportError, ValueError, OSError) as exc:
         print(f"nircolor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,47 @@
+"""The one table of export formats: it drives validation, file suffixes and help text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    suffix: str
+    description: str
+    needs: tuple[str, ...]  # Python modules the step imports
+    extra: str  # the pip extra that installs them
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "export"),
+        ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "export"),
+        ExportFormat("engine", ".engine", "TensorRT engine with a nircolor metadata header", ("tensorrt",), "tensorrt"),
+    )
+}
+
+
+class FormatError(ValueError):
+    pass
+
+
+def get(name: str) -> ExportFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise FormatError(f"unknown export format {name!r}; choose one of: {', '.join(FORMATS)}") from None
+
+
+def default_path(source: str | Path, fmt: ExportFormat, io: str = "float32") -> Path:
+    """`weights/snet16.pt` -> `snet16.onnx`, `snet16.uint8.fp16.onnx`, ... in the current folder."""
+    stem = Path(source).name.split(".")[0]
+    tag = "" if io == "float32" else f".{io}"
+    return Path(f"{stem}{tag}{fmt.suffix}")
+
+
+def help_text() -> str:
+    return "; ".join(f"{f.name} ({f.suffix}): {f.description}" for f in FORMATS.values())

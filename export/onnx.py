@@ -1,0 +1,157 @@
+"""PyTorch checkpoint -> ONNX, with the checkpoint's metadata in `metadata_props`.
+
+The graph takes frames already padded to the model's multiple (the runtime pads and crops;
+`pad_multiple` in the metadata says by how much), with dynamic batch, height and width.
+Two I/O forms:
+- `float32`: NIR N x 1 x H x W in [0, 1] -> RGB N x 3 x H x W in [-1, 1] (the network as trained);
+- `uint8`: NIR N x 1 x H x W uint8 -> RGB N x H x W x 3 uint8, the scaling, rounding and the
+  transpose to interleaved RGB done in the graph, so the host moves one byte per pixel.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nircolor import __version__
+from nircolor.models import checkpoint, zoo
+
+ONNX_FORMAT = "nircolor-onnx/1"
+IO_KINDS = ("float32", "uint8")
+DEFAULT_OPSET = 18
+MAX_SIDE = 8192  # largest frame side the dynamic shapes admit
+
+
+class OnnxModelError(ValueError):
+    """An ONNX file that cannot be used; the message names the file and what to do."""
+
+
+class DeployGraph(nn.Module):
+    """The network with the chosen I/O conversions around it."""
+
+    def __init__(self, net: nn.Module, io: str, fp16: bool = False):
+        super().__init__()
+        if io not in IO_KINDS:
+            raise ValueError(f"unknown I/O kind {io!r}; choose one of {', '.join(IO_KINDS)}")
+        self.net, self.io = (net.half() if fp16 else net), io
+        self.compute = torch.float16 if fp16 else torch.float32
+
+    def forward(self, nir: torch.Tensor) -> torch.Tensor:
+        if self.io == "float32":
+            # FP16 inside, FP32 at the boundary: callers feed the same arrays to both variants.
+            return self.net(nir.to(self.compute)).float()
+        rgb = self.net(nir.to(self.compute) * (1.0 / 255.0)).float()
+        return ((rgb + 1.0) * 127.5).round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _require(module: str, extra: str):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ImportError(f"ONNX export needs the '{module}' package: pip install 'nircolor[{extra}]'") from None
+
+
+def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str) -> dict[str, str]:
+    """The key/value pairs written to `metadata_props` (values are strings; JSON for nested)."""
+    return {
+        "nircolor.format": ONNX_FORMAT,
+        "nircolor.version": __version__,
+        "architecture": card.architecture,
+        "options": json.dumps(card.options),
+        "pad_multiple": str(card.pad_multiple),
+        "input_range": json.dumps(list(card.input_range)),
+        "output_range": json.dumps(list(card.output_range)),
+        "io": io,
+        "precision": precision,
+        "input_layout": "NCHW",
+        "output_layout": "NHWC" if io == "uint8" else "NCHW",
+        "provenance": json.dumps(card.provenance),
+        "source_checkpoint": source.name,
+        "source_sha256": checkpoint.file_sha256(source),
+    }
+
+
+def _name_dims(model, multiple: int) -> None:
+    """Give the dynamic axes readable names (the exporter writes e.g. '16*s0')."""
+    names = {0: "batch", 2: "height", 3: "width"}
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        layout = [0, 2, 3] if len(dims) == 4 and dims[1].dim_value in (1, 3) else [0, 1, 2]
+        for axis, name in zip(layout, names.values()):
+            if dims[axis].dim_param:
+                dims[axis].dim_param = name if axis == 0 or name == "batch" else f"{name} (multiple of {multiple})"
+
+
+def export_onnx(
+    model: str | Path,
+    out: str | Path,
+    io: str = "float32",
+    fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+    simplify: bool = True,
+) -> Path:
+    """Export a checkpoint (path or zoo name) to ONNX and check it. Returns the written path."""
+    onnx = _require("onnx", "export")
+    _require("onnxscript", "export")
+    if opset < 17:
+        raise ValueError(f"opset {opset} is too old; nircolor exports opset 17 or newer")
+    source = zoo.resolve(model)
+    net, card = checkpoint.load(source)
+    graph = DeployGraph(net, io, fp16).eval()
+    m = card.pad_multiple
+    example = torch.zeros(1, 1, 4 * m, 6 * m, dtype=torch.uint8 if io == "uint8" else torch.float32)
+    dim = torch.export.Dim
+    shapes = ({0: dim("batch", min=1, max=256), 2: m * dim("hb", min=1, max=MAX_SIDE // m), 3: m * dim("wb", min=1, max=MAX_SIDE // m)},)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            graph, (example,), dynamo=True, opset_version=opset, input_names=["nir"], output_names=["rgb"],
+            dynamic_shapes=shapes, external_data=False, verbose=False,
+        )
+    proto = program.model_proto
+    if simplify:
+        proto = _simplify(proto)
+    _name_dims(proto, m)
+    del proto.metadata_props[:]
+    for key, value in metadata(card, source, io, "fp16" if fp16 else "fp32").items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(out))
+    return out
+
+
+def _simplify(proto):
+    """Fold constants and fuse what a maintained simplifier can (onnxslim)."""
+    try:
+        import onnxslim
+    except ImportError:
+        return proto
+    return onnxslim.slim(proto)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The nircolor metadata of an ONNX file, with JSON values decoded."""
+    onnx = _require("onnx", "export")
+    path = Path(path)
+    if not path.exists():
+        raise OnnxModelError(f"ONNX file {path} does not exist; create it with 'nircolor export --model NAME --out {path}'")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for damaged files
+        raise OnnxModelError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it with 'nircolor export'") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    if props.get("nircolor.format") != ONNX_FORMAT:
+        raise OnnxModelError(f"{path} has no nircolor metadata; export it with 'nircolor export' so its value ranges and padding are known")
+    decoded: dict[str, Any] = dict(props)
+    for key in ("options", "input_range", "output_range", "provenance"):
+        decoded[key] = json.loads(props[key])
+    decoded["pad_multiple"] = int(props["pad_multiple"])
+    return decoded
