@@ -52,6 +52,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(args: argparse.Namespace) -> int:
+    from nircolor.export.tensorrt import build_engine
+
+    result = build_engine(args.onnx, args.out, fp16=args.fp16, shapes=args.shapes, cache_dir=args.cache_dir,
+                          reference_onnx=args.reference, check_data=args.check_data)
+    state = "reused cached" if result.cached else "built"
+    print(f"{state} {result.path} (TensorRT {result.header.tensorrt_version}, GPU {result.header.compute_capability}, {result.header.precision}, profile {result.header.profile})")
+    if result.parity is not None:
+        print(f"accuracy guard: {result.parity}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nircolor", description="Near-infrared to RGB colorization.")
     from nircolor import __version__
@@ -107,12 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     x.add_argument("--check-data", help="folder of pairs whose NIR frames the parity check uses (default: shipped samples)")
     x.set_defaults(func=_export)
+
+    from nircolor.export.tensorrt import DEFAULT_SHAPES
+
+    b = sub.add_parser("build", help="build a TensorRT engine from an exported ONNX model (NVIDIA GPU + tensorrt)")
+    b.add_argument("--onnx", required=True, help="ONNX file written by 'nircolor export'")
+    b.add_argument("--out", help="engine file (default: a file in --cache-dir keyed on model, TensorRT, GPU, precision, profile)")
+    b.add_argument("--fp16", action="store_true", help="FP16 engine; normalisation layers stay FP32")
+    b.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"min/opt/max input sizes HxW or NxHxW, multiples of the model's padding (default {DEFAULT_SHAPES})")
+    b.add_argument("--cache-dir", default=".nircolor-cache", help="engine and timing cache folder")
+    b.add_argument("--reference", help="FP32 ONNX model the accuracy guard compares with (default: --onnx)")
+    b.add_argument("--check-data", help="folder of pairs for the accuracy guard (default: shipped samples)")
+    b.set_defaults(func=_build)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from nircolor.export.check import ParityError
+    from nircolor.export.engine_file import EngineFileError
+    from nircolor.export.tensorrt import EngineBuildError
     from nircolor.models.checkpoint import CheckpointError
     from nircolor.models.data import DatasetError
     from nircolor.models.networks.registry import UnknownArchitectureError
@@ -120,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ParityError, ImportError, ValueError, OSError) as exc:
+    except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ParityError, EngineFileError,
+            EngineBuildError, ImportError, ValueError, OSError) as exc:
         print(f"nircolor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
