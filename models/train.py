@@ -52,6 +52,7 @@ class TrainConfig:
     adv_lambda: float = 0.99
     data_scale: float = 1.0  # resize pairs before cropping (1.0: full resolution)
     val_limit: int | None = None  # validate on the first N validation pairs only
+    init_from: str | None = None  # start from this checkpoint's generator weights (fine-tuning)
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
@@ -103,7 +104,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     )
 
     device = torch.device(cfg.device)
-    model = create(cfg.arch, **cfg.options).to(device).train()
+    model = create(cfg.arch, **cfg.options)
+    if cfg.init_from:
+        start, start_card = checkpoint.load(cfg.init_from, expect_architecture=cfg.arch)
+        if start_card.options != cfg.options:
+            raise checkpoint.CheckpointError(f"{cfg.init_from} has options {start_card.options}, the run asks for {cfg.options}")
+        model.load_state_dict(start.state_dict())
+    model = model.to(device).train()
     if cfg.objective == "snet":
         objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight).to(device)
     else:
@@ -133,6 +140,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         "train_pairs": len(train_paths),
         "val_pairs": [p.key for p in val_paths],
         "objective": cfg.objective,
+        "init_from": None if not cfg.init_from else {"path": str(cfg.init_from), "sha256": checkpoint.file_sha256(cfg.init_from)},
         "config": asdict(cfg),
         "git_commit": _git_commit(),
         "torch": str(torch.__version__),

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--adv-lambda", dest="adv_lambda", type=float, help="weight of L1 against the adversarial term (0.99)")
     t.add_argument("--data-scale", dest="data_scale", type=float, help="resize training pairs by this factor first")
     t.add_argument("--val-limit", dest="val_limit", type=int)
+    t.add_argument("--init-from", dest="init_from", help="start from this checkpoint's weights (fine-tuning)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--threads", type=int)

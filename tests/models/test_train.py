@@ -106,3 +106,14 @@ def test_ssim_term_is_added_and_reported():
     with_ssim = L1Objective(ssim_weight=0.5)(pred, rgb, edges)
     assert "ssim" in with_ssim.parts and "ssim" not in plain.parts
     assert with_ssim.total.item() == pytest.approx(plain.total.item() + 0.5 * (1 - with_ssim.parts["ssim"]), rel=1e-5)
+
+
+def test_fine_tune_starts_from_a_checkpoint_and_refuses_another_architecture(tmp_path, fixture_pairs, split_file, capsys):
+    first = tmp_path / "a"
+    assert _train(fixture_pairs, first, split_file, "--steps", "2") == 0
+    second = tmp_path / "b"
+    assert _train(fixture_pairs, second, split_file, "--steps", "2", "--init-from", str(first / "best.pt"), "--ssim-weight", "1") == 0
+    _, card = checkpoint.load(second / "best.pt")
+    assert card.provenance["init_from"]["sha256"] == checkpoint.file_sha256(first / "best.pt")
+    assert _train(fixture_pairs, tmp_path / "c", split_file, "--steps", "2", "--arch", "unet", "--init-from", str(first / "best.pt")) == 2
+    assert "holds a 'snet' network, not 'unet'" in capsys.readouterr().err
