@@ -1,0 +1,2 @@
+"""The video runtime: sources, pre/post-processing, inference backends, the threaded pipeline
+and sinks."""

@@ -1,0 +1,51 @@
+"""Backends by name, and `auto`: the fastest one present, with the reason."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .base import BackendError, ModelInfo, Runner
+
+BACKENDS = ("tensorrt", "onnxruntime", "torch")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def pick(name: str = "auto") -> tuple[str, str]:
+    """(backend, why). auto: TensorRT on a CUDA GPU with the tensorrt package; else ONNX Runtime
+    (its best execution provider; measured about 3x PyTorch's speed on a 2-core CPU, see
+    benchmarks/results); else PyTorch."""
+    if name != "auto":
+        if name not in BACKENDS:
+            raise BackendError(f"unknown backend {name!r}; choose auto or one of {', '.join(BACKENDS)}")
+        return name, "asked for"
+    has_trt = importlib.util.find_spec("tensorrt") is not None
+    if has_trt and _cuda():
+        return "tensorrt", "TensorRT and a CUDA GPU are present"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        reason = "no TensorRT package" if not has_trt else "no CUDA GPU for TensorRT"
+        return "onnxruntime", f"{reason}; ONNX Runtime is the fastest backend present"
+    return "torch", "neither TensorRT nor ONNX Runtime is installed"
+
+
+def create(name: str, model: str, fp16: bool = False, device: str = "auto", threads: int | None = None) -> tuple[Runner, str]:
+    backend, why = pick(name)
+    if backend == "tensorrt":
+        from .tensorrt_backend import TensorRTRunner
+
+        return TensorRTRunner(model, fp16=fp16 or name == "auto"), why
+    if backend == "onnxruntime":
+        from .onnxruntime_backend import OnnxRuntimeRunner
+
+        provider = {"auto": "auto", "cpu": "cpu", "cuda": "cuda"}.get(device, "auto")
+        return OnnxRuntimeRunner(model, provider=provider, fp16=fp16, threads=threads), why
+    from .torch_backend import TorchRunner
+
+    return TorchRunner(model, device=device, fp16=fp16, threads=threads), why
+
+
+__all__ = ["BACKENDS", "BackendError", "ModelInfo", "Runner", "create", "pick"]

@@ -1,0 +1,70 @@
+"""ONNX Runtime backend: an exported ONNX file, or a checkpoint exported (and parity-checked) on
+first use into the cache; TensorRT, CUDA or CPU execution provider."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nircolor.models import checkpoint, zoo
+
+from .base import BackendError, ModelInfo, Runner
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NIRCOLOR_CACHE", Path.home() / ".cache" / "nircolor"))
+
+
+def onnx_for(model: str, io: str = "uint8", fp16: bool = False) -> Path:
+    """The ONNX file for a model: itself if it is one, else the cached export of the checkpoint
+    (keyed on the checkpoint's sha256), exported and checked on first use."""
+    if str(model).endswith(".onnx"):
+        if not Path(model).exists():
+            raise BackendError(f"ONNX file {model} does not exist; export one with 'nircolor export'")
+        return Path(model)
+    from nircolor.export.pipeline import export_checked
+
+    source = zoo.resolve(model)
+    digest = checkpoint.file_sha256(source)[:16]
+    path = cache_dir() / "onnx" / f"{source.stem}-{digest}-{io}{'-fp16' if fp16 else ''}.onnx"
+    if not path.exists():
+        print(f"exporting {source.name} to {path} (once; checked against PyTorch)")
+        export_checked(source, path, io=io, fp16=fp16)
+    return path
+
+
+class OnnxRuntimeRunner(Runner):
+    name = "onnxruntime"
+
+    def __init__(self, model: str, provider: str = "auto", fp16: bool = False, threads: int | None = None):
+        super().__init__()
+        self.model, self.provider, self.fp16, self.threads = model, provider, fp16, threads
+
+    def _load_impl(self) -> ModelInfo:
+        import onnxruntime as ort
+
+        from nircolor.export.onnx import read_metadata
+        from nircolor.export.ort_providers import choose
+
+        path = onnx_for(self.model, fp16=self.fp16)
+        meta = read_metadata(path)
+        providers, why = choose(ort.get_available_providers(), self.provider, fp16=self.fp16, cache_dir=cache_dir())
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        self.session = ort.InferenceSession(str(path), options, providers=[p for p, _ in providers], provider_options=[o for _, o in providers])
+        self.io = meta["io"]
+        self.input_name = self.session.get_inputs()[0].name
+        device = self.session.get_providers()[0]
+        return ModelInfo(path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(path)})
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        if self.io == "uint8":
+            return self.session.run(None, {self.input_name: batch})[0]
+        y = self.session.run(None, {self.input_name: batch.astype(np.float32) * (1.0 / 255.0)})[0]
+        return np.clip(np.rint((y + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+    def _close_impl(self) -> None:
+        del self.session

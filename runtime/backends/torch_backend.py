@@ -1,0 +1,45 @@
+"""PyTorch backend: a checkpoint on the CPU or a CUDA GPU (FP16 on CUDA if asked)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nircolor.models import checkpoint, zoo
+
+from .base import BackendError, ModelInfo, Runner
+
+
+class TorchRunner(Runner):
+    name = "torch"
+
+    def __init__(self, model: str, device: str = "auto", fp16: bool = False, threads: int | None = None):
+        super().__init__()
+        self.model, self.device_name, self.fp16, self.threads = model, device, fp16, threads
+
+    def _load_impl(self) -> ModelInfo:
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_name == "auto" else self.device_name
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendError("--device cuda asked for, but this torch sees no CUDA GPU; use --device cpu")
+        if self.fp16 and not device.startswith("cuda"):
+            raise BackendError("FP16 with PyTorch needs a CUDA GPU; drop --fp16 or use --device cuda")
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        path = zoo.resolve(self.model)
+        net, card = checkpoint.load(path)
+        self.net = net.to(device).to(torch.float16 if self.fp16 else torch.float32)
+        self.device = torch.device(device)
+        return ModelInfo(path.stem, card.architecture, card.pad_multiple, "fp16" if self.fp16 else "fp32", device, {"options": card.options})
+
+    @torch.inference_mode()
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
+        y = self.net(x.to(next(self.net.parameters()).dtype) / 255.0)
+        # Rounding and the transpose happen on the device: the host receives uint8 HxWx3.
+        rgb = ((y.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        return rgb.contiguous().cpu().numpy()
+
+    def _close_impl(self) -> None:
+        del self.net
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from nircolor.models import zoo
+from nircolor.models.data import find_pairs, read_nir
+from nircolor.models.evaluate import colorize
+from nircolor.models import checkpoint
+from nircolor.runtime import backends
+from nircolor.runtime.backends.base import BackendError
+from nircolor.runtime.frames import FrameError, crop_batch, pad_batch, side_by_side, to_nir
+
+
+def test_to_nir_handles_grey_colour_16_bit_and_float():
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert to_nir(grey) is grey
+    assert to_nir(grey[:, :, None]).shape == (3, 4)
+    colour = np.repeat(grey[:, :, None], 3, axis=2)
+    assert np.array_equal(to_nir(colour), grey)
+    assert np.array_equal(to_nir(grey.astype(np.uint16) * 257), grey)
+    assert np.array_equal(to_nir(grey / 255.0), grey)
+
+
+@pytest.mark.parametrize("bad,message", [
+    (np.zeros((0, 4), np.uint8), "empty"),
+    (None, "empty or missing"),
+    (np.zeros((2, 2, 2, 2), np.uint8), "neither grey"),
+    (np.zeros((2, 2), np.int64), "not 8-bit"),
+    (np.full((2, 2), np.nan, np.float32), "NaN"),
+])
+def test_bad_frames_are_named(bad, message):
+    with pytest.raises(FrameError, match=message):
+        to_nir(bad)
+
+
+def test_pad_and_crop_round_trip():
+    frames = [np.random.default_rng(i).integers(0, 255, (37, 50), dtype=np.uint8) for i in range(2)]
+    batch, padding = pad_batch(frames, 16)
+    assert batch.shape == (2, 1, 48, 64) and (padding.height, padding.width) == (37, 50)
+    assert np.array_equal(batch[1, 0, :37, :50], frames[1])
+    rgb = np.repeat(batch[:, 0, :, :, None], 3, axis=3)
+    out = crop_batch(rgb, padding)
+    assert out[0].shape == (37, 50, 3) and np.array_equal(out[0][:, :, 0], frames[0])
+    with pytest.raises(FrameError, match="one size"):
+        pad_batch([frames[0], frames[0][:30]], 16)
+
+
+def test_side_by_side():
+    nir = np.zeros((4, 5), np.uint8)
+    assert side_by_side(nir, np.zeros((4, 5, 3), np.uint8)).shape == (4, 10, 3)
+
+
+@pytest.fixture(scope="module")
+def real_frame():
+    return read_nir(find_pairs(zoo.SAMPLES_DIR)[0].nir)
+
+
+@pytest.mark.parametrize("name", ["torch", "onnxruntime"])
+def test_backend_matches_single_image_inference(name, real_frame, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path_factory.mktemp("cache")))
+    runner, why = backends.create(name, "default", device="cpu")
+    net, _ = checkpoint.load(zoo.resolve("default"))
+    expected = colorize(net, real_frame)
+    with runner:
+        batch, padding = pad_batch([real_frame], runner.info.pad_multiple)
+        (out,) = crop_batch(runner.infer(batch), padding)
+    assert out.shape == expected.shape
+    # Same network, padded the same way; ONNX Runtime may round a few pixels the other way.
+    assert np.mean(np.abs(out.astype(int) - expected)) < 0.05
+    assert np.abs(out.astype(int) - expected).max() <= 2
+
+
+def test_runner_checks_state_and_shapes(monkeypatch, tmp_path):
+    runner, _ = backends.create("torch", "default", device="cpu")
+    with pytest.raises(BackendError, match="before load"):
+        runner.infer(np.zeros((1, 1, 16, 16), np.uint8))
+    with runner:
+        with pytest.raises(BackendError, match="multiples of 16"):
+            runner.infer(np.zeros((1, 1, 20, 16), np.uint8))
+        with pytest.raises(BackendError, match="uint8 batch"):
+            runner.infer(np.zeros((1, 3, 16, 16), np.uint8))
+
+
+def test_auto_backend_says_which_and_why():
+    name, why = backends.pick("auto")
+    assert name in backends.BACKENDS and why
+    with pytest.raises(BackendError, match="unknown backend 'openvino'"):
+        backends.pick("openvino")
+
+
+def test_torch_fp16_on_cpu_is_refused_not_dropped():
+    runner, _ = backends.create("torch", "default", fp16=True, device="cpu")
+    with pytest.raises(BackendError, match="FP16 with PyTorch needs a CUDA GPU"):
+        runner.load()
