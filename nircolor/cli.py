@@ -64,6 +64,40 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from nircolor.runtime.app import run
+
+    policy = "offline" if args.command == "transcode" else args.policy
+    outputs = [args.output_file] if args.command == "transcode" else (args.output or ["display://"])
+    result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
+                 policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
+                 stats_json=args.stats_json, progress=not args.no_progress)
+    # A transcode that could not write every frame it read says so in its exit status too.
+    return 3 if args.command == "transcode" and result.skipped else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from nircolor.runtime.app import run
+    from nircolor.runtime.sources import SAMPLE_CLIP
+
+    run(str(SAMPLE_CLIP), [args.out], model=args.model, backend=args.backend, layout="side-by-side", policy="offline")
+    print(f"wrote {args.out}: the bundled NIR sample clip (EPFL RGB-NIR validation images) | colourised by {args.model}")
+    return 0
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="default", help="shipped model, checkpoint (.pt), ONNX (.onnx) or engine (.engine)")
+    p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime or torch (auto prints which and why)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--fp16", action="store_true", help="half precision (TensorRT, ONNX FP16 export, or torch on CUDA)")
+    p.add_argument("--layout", default="color", choices=["color", "side-by-side"], help="colour only, or NIR | colour")
+    p.add_argument("--batch", type=int, default=1, help="frames per inference call (offline only)")
+    p.add_argument("--codec", default="h264", choices=["h264", "hevc"], help="video file outputs")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--stats-json", help="write frame counts, skips and per-stage latency here")
+    p.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nircolor", description="Near-infrared to RGB colorization.")
     from nircolor import __version__
@@ -132,6 +166,30 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--reference", help="FP32 ONNX model the accuracy guard compares with (default: --onnx)")
     b.add_argument("--check-data", help="folder of pairs for the accuracy guard (default: shipped samples)")
     b.set_defaults(func=_build)
+
+    from nircolor.runtime.sinks import URI_HELP as SINK_HELP
+    from nircolor.runtime.sources import URI_HELP as SOURCE_HELP
+
+    r = sub.add_parser("run", help="colourise a camera, stream, video or images live (or offline with --policy offline)",
+                       description=f"{SOURCE_HELP}\n{SINK_HELP}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("source", help="camera, stream URL, video file or image glob")
+    r.add_argument("--output", action="append", help="where frames go; repeat for several (default display://)")
+    r.add_argument("--policy", choices=["live", "offline"], help="default: live for cameras and streams, offline for files")
+    _add_runtime_options(r)
+    r.set_defaults(func=_run)
+
+    tc = sub.add_parser("transcode", help="colourise a recorded video into a new one, every frame, timestamps and audio kept",
+                        description=f"{SOURCE_HELP}\n{SINK_HELP}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    tc.add_argument("source", help="input video (or image glob)")
+    tc.add_argument("output_file", help="output video, or a folder ending in / for PNGs")
+    _add_runtime_options(tc)
+    tc.set_defaults(func=_run)
+
+    d = sub.add_parser("demo", help="colourise the bundled NIR sample clip into a side-by-side video")
+    d.add_argument("--out", default="nircolor-demo.mp4")
+    d.add_argument("--model", default="default")
+    d.add_argument("--backend", default="auto")
+    d.set_defaults(func=_demo)
     return parser
 
 
@@ -144,11 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     from nircolor.models.data import DatasetError
     from nircolor.models.networks.registry import UnknownArchitectureError
     from nircolor.models.zoo import UnknownModelError
+    from nircolor.runtime.backends.base import BackendError
+    from nircolor.runtime.pipeline import PipelineError
 
     try:
         return args.func(args)
     except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ParityError, EngineFileError,
-            EngineBuildError, ImportError, ValueError, OSError) as exc:
+            EngineBuildError, BackendError, PipelineError, ImportError, ValueError, OSError) as exc:
         print(f"nircolor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,64 @@
+"""What `nircolor run` and `nircolor transcode` do: open the source, the backend and the sinks,
+run the pipeline, report statistics and every frame that could not be written."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import backends, stats
+from .pipeline import Pipeline, PipelineConfig, PipelineResult
+from .sinks import open_sink
+from .sources import VideoFileSource, open_source
+
+
+def report(result: PipelineResult, stats_json: str | None, extra: dict | None = None) -> None:
+    print(f"read {result.frames_read} frames, wrote {result.frames_written}, dropped {result.dropped} (stopped by {result.stopped_by})")
+    for index, why in result.skipped:
+        print(f"  could not use source frame {index}: {why}")
+    if stats_json:
+        Path(stats_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(stats_json).write_text(json.dumps({**asdict(result), **(extra or {})}, indent=2) + "\n")
+
+
+def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
+        fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int = 1, codec: str = "h264",
+        max_frames: int | None = None, stats_json: str | None = None, progress: bool = True) -> PipelineResult:
+    source = open_source(source_uri)
+    source.open()
+    try:
+        live = source.info.live if policy is None else policy == "live"
+        config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames)
+        runner, why = backends.create(backend, model, fp16=fp16, device=device)
+        with runner:
+            info = runner.info
+            print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision})")
+            width = source.info.width * (2 if layout == "side-by-side" else 1)
+            audio_from = source_uri if isinstance(source, VideoFileSource) and source.info.audio else None
+            sinks = [open_sink(uri, codec=codec, audio_from=audio_from) for uri in outputs]
+            opened = []
+            try:
+                for sink in sinks:
+                    opened.append(sink.open(source.info, (width, source.info.height)))
+                total = source.info.frames if not live else None
+                bar = tqdm(total=min(total, max_frames) if total and max_frames else total, unit="frame",
+                           desc="transcode" if not live else "live", disable=not progress, dynamic_ncols=True)
+
+                def tick(result: PipelineResult) -> None:
+                    bar.update(1)
+
+                result = Pipeline(source, runner, opened, config, on_frame=tick).run()
+                bar.close()
+            finally:
+                for sink in opened:
+                    sink.close()
+    finally:
+        source.close()
+    print(stats.table(result.stats))
+    report(result, stats_json, {"source": source_uri, "outputs": outputs, "backend": runner.name, "device": info.device,
+                                "model": info.name, "config": asdict(config)})
+    return result
+

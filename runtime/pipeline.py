@@ -1,0 +1,275 @@
+"""The threaded pipeline: capture -> (preprocess, infer, postprocess) -> output, joined by
+bounded queues.
+
+Two policies (DESIGN.md):
+- live: newest frame wins. Each queue holds one item; a stage that falls behind finds the older
+  item replaced and the replaced frame counted as a drop, so latency stays bounded.
+- offline: nothing is dropped; order and timestamps are kept; full queues block the stage
+  before them (back-pressure); inference may batch frames of one size.
+
+Output runs on the calling thread (GUI toolkits want the main thread). A stage that raises stops
+the others and its error is re-raised by `run`, naming the stage; Ctrl-C stops cleanly.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .backends.base import Runner
+from .frames import crop_batch, pad_batch, side_by_side
+from .sinks import Sink
+from .sources import Source, Status
+from .stats import Stats
+
+LAYOUTS = ("color", "side-by-side")
+_END = object()
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    policy: str = "offline"  # or "live"
+    batch: int = 1  # offline only
+    queue_size: int = 8  # offline only; live queues hold one item
+    layout: str = "color"
+    max_frames: int | None = None
+    overlay: bool = True  # fps/latency text for display sinks
+
+    def __post_init__(self):
+        if self.policy not in ("live", "offline"):
+            raise ValueError(f"policy must be live or offline, got {self.policy!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.batch < 1 or (self.policy == "live" and self.batch != 1):
+            raise ValueError("batch must be >= 1, and 1 in live mode")
+
+
+@dataclass
+class Item:
+    index: int
+    pts: float | None
+    nir: np.ndarray
+    captured: float  # perf_counter at capture
+    rgb: np.ndarray | None = None
+
+
+@dataclass
+class PipelineResult:
+    frames_read: int = 0
+    frames_written: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (source index, why)
+    dropped: int = 0
+    stopped_by: str = "end of stream"
+    stats: dict = field(default_factory=dict)
+
+
+class _LatestQueue:
+    """A one-slot queue whose put replaces an unread item (live policy); returns True on drop."""
+
+    def __init__(self):
+        self._q: queue.Queue = queue.Queue(maxsize=1)
+
+    def put(self, item, stop: threading.Event) -> bool:
+        dropped = False
+        while True:
+            try:
+                self._q.put_nowait(item)
+                return dropped
+            except queue.Full:
+                try:
+                    old = self._q.get_nowait()
+                    if old is _END:  # never drop the end marker
+                        self._q.put_nowait(old)
+                        return dropped
+                    dropped = True
+                except queue.Empty:
+                    pass
+
+    def get(self, timeout: float):
+        return self._q.get(timeout=timeout)
+
+
+class _BlockingQueue:
+    def __init__(self, size: int):
+        self._q: queue.Queue = queue.Queue(maxsize=size)
+
+    def put(self, item, stop: threading.Event) -> bool:
+        while not stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return False
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, timeout: float):
+        return self._q.get(timeout=timeout)
+
+
+class Pipeline:
+    def __init__(self, source: Source, runner: Runner, sinks: Sequence[Sink], config: PipelineConfig = PipelineConfig(),
+                 on_frame: Callable[[PipelineResult], None] | None = None):
+        self.source, self.runner, self.sinks, self.config = source, runner, list(sinks), config
+        self.on_frame = on_frame
+        self.stats = Stats()
+        self.result = PipelineResult()
+        self._stop = threading.Event()
+        self._errors: list[tuple[str, BaseException]] = []
+        live = config.policy == "live"
+        self._q_in = _LatestQueue() if live else _BlockingQueue(config.queue_size)
+        self._q_out = _LatestQueue() if live else _BlockingQueue(config.queue_size)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _fail(self, stage: str, exc: BaseException) -> None:
+        self._errors.append((stage, exc))
+        self._stop.set()
+
+    # Stage 1: capture.
+    def _capture(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self.config.max_frames is not None and self.result.frames_read >= self.config.max_frames:
+                    self.result.stopped_by = f"--max-frames {self.config.max_frames}"
+                    break
+                start = time.perf_counter()
+                read = self.source.read()
+                if read.status is Status.END:
+                    if read.reason:
+                        self.result.skipped.append((read.index, read.reason))
+                    break
+                if read.status is Status.TIMEOUT:
+                    continue
+                if read.status is Status.SKIP:
+                    self.result.skipped.append((read.index, read.reason))
+                    continue
+                self.result.frames_read += 1
+                self.stats.record("capture", time.perf_counter() - start)
+                if self._q_in.put(Item(read.index, read.pts, read.frame, time.perf_counter()), self._stop):
+                    self.stats.drop("capture")
+        except BaseException as exc:  # reported by run(), never swallowed
+            self._fail("capture", exc)
+        finally:
+            self._q_in.put(_END, self._stop)
+
+    def _next_batch(self) -> tuple[list[Item], bool]:
+        """Up to `batch` items of one frame size; True when the end marker was seen."""
+        items: list[Item] = []
+        while not items:
+            try:
+                item = self._q_in.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return items, True
+                continue
+            if item is _END:
+                return items, True
+            items.append(item)
+        while len(items) < self.config.batch:
+            try:
+                item = self._q_in.get(timeout=0.0)
+            except queue.Empty:
+                break
+            if item is _END:
+                return items, True
+            if item.nir.shape != items[0].nir.shape:  # a size change starts a new batch
+                self._pending = item
+                break
+            items.append(item)
+        return items, False
+
+    # Stage 2: preprocess, infer, postprocess.
+    def _infer(self) -> None:
+        self._pending = None
+        try:
+            ended = False
+            while not ended and not self._stop.is_set():
+                if self._pending is not None:
+                    items, ended = [self._pending], False
+                    self._pending = None
+                else:
+                    items, ended = self._next_batch()
+                if not items:
+                    continue
+                t0 = time.perf_counter()
+                batch, padding = pad_batch([i.nir for i in items], self.runner.info.pad_multiple)
+                t1 = time.perf_counter()
+                rgb = self.runner.infer(batch)
+                t2 = time.perf_counter()
+                for item, out in zip(items, crop_batch(rgb, padding)):
+                    item.rgb = side_by_side(item.nir, out) if self.config.layout == "side-by-side" else out
+                t3 = time.perf_counter()
+                n = len(items)
+                self.stats.record("preprocess", (t1 - t0) / n, n)
+                self.stats.record("infer", (t2 - t1) / n, n)
+                self.stats.record("postprocess", (t3 - t2) / n, n)
+                for item in items:
+                    if self._q_out.put(item, self._stop):
+                        self.stats.drop("infer")
+        except BaseException as exc:
+            self._fail("infer", exc)
+        finally:
+            self._q_out.put(_END, self._stop)
+
+    # Stage 3: output, on the calling thread.
+    def _output(self) -> None:
+        while True:
+            try:
+                item = self._q_out.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set() and self._errors:
+                    return
+                continue
+            if item is _END:
+                return
+            start = time.perf_counter()
+            overlay = ""
+            if self.config.overlay:
+                e2e = self.stats.stages["end_to_end"].summary()
+                overlay = f"{e2e['fps']:.1f} fps  {1000 * (start - item.captured):.0f} ms"
+            keep_going = True
+            for sink in self.sinks:
+                keep_going &= sink.write(item.rgb, item.pts, overlay)
+            done = time.perf_counter()
+            self.stats.record("output", done - start)
+            self.stats.record("end_to_end", done - item.captured)
+            self.result.frames_written += 1
+            if self.on_frame is not None:
+                self.on_frame(self.result)
+            if not keep_going:
+                self.result.stopped_by = "window closed"
+                self._stop.set()
+                return
+
+    def run(self) -> PipelineResult:
+        threads = [threading.Thread(target=self._capture, name="capture", daemon=True),
+                   threading.Thread(target=self._infer, name="infer", daemon=True)]
+        for t in threads:
+            t.start()
+        try:
+            self._output()
+        except KeyboardInterrupt:
+            self.result.stopped_by = "interrupted (Ctrl-C)"
+            self._stop.set()
+        except BaseException as exc:
+            self._fail("output", exc)
+        finally:
+            for t in threads:
+                t.join(timeout=10)
+        self.result.dropped = sum(s.drops for s in self.stats.stages.values())
+        self.result.stats = self.stats.to_dict()
+        if self._errors:
+            stage, exc = self._errors[0]
+            self.result.stopped_by = f"error in {stage}"
+            raise PipelineError(f"{stage} stage failed: {type(exc).__name__}: {exc}") from exc
+        return self.result

@@ -1,0 +1,340 @@
+"""Frame sources made from one string, each read returning an explicit status.
+
+    clip.mp4, file:///path/clip.mkv     video files of any container/codec PyAV reads
+    frames/*.png, frames/               image globs and folders (sorted)
+    /dev/video0, v4l2:///dev/video0, 0  cameras through OpenCV (live)
+    rtsp:// rtp:// udp:// tcp:// http(s)://   network streams through PyAV (live)
+
+A read gives (status, frame, timestamp): OK, TIMEOUT (a live source had nothing in time), END
+(end of stream) or SKIP (a frame that could not be decoded: counted and reported, never silent).
+Live sources that fail reconnect with back-off and say so.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .frames import FrameError, to_nir
+
+SAMPLE_CLIP = Path(__file__).parent / "samples" / "nir-sample.mp4"
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtp://", "udp://", "tcp://", "http://", "https://", "rtmp://", "srt://")
+CAMERA_SCHEMES = ("v4l2://", "csi://")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm")
+
+URI_HELP = """sources: VIDEO (any container/codec FFmpeg reads, file:// optional); 'frames/*.png' or a
+folder of images; a camera as /dev/videoN, v4l2:///dev/videoN or an index like 0; a network
+stream rtsp://, rtp://, udp://, tcp://, http(s)://, rtmp://, srt://"""
+
+
+class SourceError(OSError):
+    """A source that cannot be opened or read; the message names it and says what to do."""
+
+
+class Status(Enum):
+    OK = "ok"
+    TIMEOUT = "timeout"
+    END = "end of stream"
+    SKIP = "skipped frame"
+
+
+@dataclass
+class Read:
+    status: Status
+    frame: np.ndarray | None = None  # HxW uint8 NIR
+    pts: float | None = None  # seconds
+    index: int = -1
+    reason: str = ""
+
+
+@dataclass
+class SourceInfo:
+    uri: str
+    live: bool
+    width: int = 0
+    height: int = 0
+    fps: Fraction | None = None
+    frames: int | None = None  # known frame count, if the container says
+    time_base: Fraction | None = None
+    audio: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Source:
+    info: SourceInfo
+
+    def open(self) -> "Source":
+        return self
+
+    def read(self) -> Read:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Source":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VideoFileSource(Source):
+    """A recorded video through PyAV; frames decoded to grey (16-bit kept, then scaled)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.info = SourceInfo(path, live=False)
+        self._index = 0
+
+    def open(self) -> "VideoFileSource":
+        import av
+
+        if not Path(self.path).exists():
+            raise SourceError(f"video file {self.path} does not exist; check the path")
+        try:
+            self.container = av.open(self.path)
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"{self.path} is not a video FFmpeg can read ({exc.strerror or exc}); check the file or re-encode it") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise SourceError(f"{self.path} has no video stream; pass a video file")
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.stream = stream
+        self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
+        self.info.fps = stream.average_rate or stream.guessed_rate
+        self.info.frames = stream.frames or None
+        self.info.time_base = stream.time_base
+        self.info.audio = bool(self.container.streams.audio)
+        self._sixteen = "16" in (stream.codec_context.pix_fmt or "")
+        self._frames = self._decode()
+        return self
+
+    def _decode(self):
+        import av
+
+        for packet in self.container.demux(self.stream):
+            try:
+                for frame in packet.decode():
+                    yield frame, None
+            except av.error.FFmpegError as exc:  # a damaged packet: report it, keep going
+                yield None, f"undecodable packet at pts {packet.pts}: {exc.strerror or exc}"
+
+    def read(self) -> Read:
+        try:
+            frame, problem = next(self._frames)
+        except StopIteration:
+            return Read(Status.END, index=self._index)
+        except Exception as exc:  # demuxer failure mid-file (truncated container)
+            return Read(Status.END, index=self._index, reason=f"stream ended early: {exc}")
+        index = self._index
+        self._index += 1
+        if frame is None:
+            return Read(Status.SKIP, index=index, reason=problem)
+        pts = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+        array = frame.to_ndarray(format="gray16le" if self._sixteen else "gray")
+        return Read(Status.OK, to_nir(array), pts, index)
+
+    def close(self) -> None:
+        if getattr(self, "container", None) is not None:
+            self.container.close()
+            self.container = None
+
+
+class ImageSource(Source):
+    """A sorted glob or folder of images, one frame each, at a nominal frame rate."""
+
+    def __init__(self, pattern: str, fps: float = 25.0):
+        self.pattern = pattern
+        self.info = SourceInfo(pattern, live=False, fps=Fraction(fps).limit_denominator(1001))
+        self._index = 0
+
+    def open(self) -> "ImageSource":
+        p = Path(self.pattern)
+        files = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else sorted(glob.glob(self.pattern))
+        if not files:
+            raise SourceError(f"no images match {self.pattern}; check the folder or glob")
+        self.files = files
+        self.info.frames = len(files)
+        first = cv2.imread(files[0], cv2.IMREAD_UNCHANGED)
+        if first is not None:
+            self.info.height, self.info.width = first.shape[:2]
+        return self
+
+    def read(self) -> Read:
+        if self._index >= len(self.files):
+            return Read(Status.END, index=self._index)
+        index, path = self._index, self.files[self._index]
+        self._index += 1
+        pts = index / float(self.info.fps)
+        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if image is None:
+            return Read(Status.SKIP, pts=pts, index=index, reason=f"{path} is not a readable image")
+        try:
+            return Read(Status.OK, to_nir(image), pts, index)
+        except FrameError as exc:
+            return Read(Status.SKIP, pts=pts, index=index, reason=f"{path}: {exc}")
+
+
+class _Reconnecting(Source):
+    """Shared by live sources: reopen with exponential back-off, never block the pipeline."""
+
+    backoff_start, backoff_max = 0.5, 8.0
+
+    def __init__(self, uri: str, read_timeout: float, log=print):
+        self.info = SourceInfo(uri, live=True)
+        self.read_timeout, self.log = read_timeout, log
+        self._index, self._retry_at, self._backoff = 0, 0.0, self.backoff_start
+        self.reconnects = 0
+        self._connected = False
+
+    def _connect(self) -> None:
+        raise NotImplementedError
+
+    def _disconnect(self) -> None:
+        raise NotImplementedError
+
+    def _grab(self) -> tuple[np.ndarray | None, float | None]:
+        raise NotImplementedError
+
+    def open(self) -> "_Reconnecting":
+        self._connect()  # the first connection must work: a wrong address is an error
+        self._connected = True
+        return self
+
+    def read(self) -> Read:
+        if not self._connected:
+            if time.monotonic() < self._retry_at:
+                time.sleep(min(0.05, self._retry_at - time.monotonic()))
+                return Read(Status.TIMEOUT, index=self._index, reason="waiting to reconnect")
+            try:
+                self._connect()
+                self._connected = True
+                self.reconnects += 1
+                self._backoff = self.backoff_start
+                self.log(f"{self.info.uri}: reconnected")
+            except Exception as exc:
+                self._schedule_retry(f"reconnect failed: {exc}")
+                return Read(Status.TIMEOUT, index=self._index, reason=str(exc))
+        try:
+            image, pts = self._grab()
+        except Exception as exc:
+            image, pts = None, None
+            self.log(f"{self.info.uri}: read failed ({exc})")
+        if image is None:
+            self._disconnect()
+            self._connected = False
+            self._schedule_retry("lost or stalled")
+            return Read(Status.TIMEOUT, index=self._index, reason="source lost or stalled; reconnecting")
+        index = self._index
+        self._index += 1
+        try:
+            return Read(Status.OK, to_nir(image), pts if pts is not None else time.monotonic(), index)
+        except FrameError as exc:
+            return Read(Status.SKIP, index=index, reason=str(exc))
+
+    def _schedule_retry(self, why: str) -> None:
+        self.log(f"{self.info.uri}: {why}; retrying in {self._backoff:.1f} s")
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self.backoff_max, self._backoff * 2)
+
+    def close(self) -> None:
+        if self._connected:
+            self._disconnect()
+            self._connected = False
+
+
+class CameraSource(_Reconnecting):
+    """A V4L2/USB/CSI camera through OpenCV."""
+
+    def __init__(self, device: str | int, width: int | None = None, height: int | None = None, fps: float | None = None,
+                 fourcc: str | None = None, read_timeout: float = 2.0, log=print):
+        super().__init__(str(device), read_timeout, log)
+        self.device, self.width, self.height, self.fps, self.fourcc = device, width, height, fps, fourcc
+
+    def _connect(self) -> None:
+        cap = cv2.VideoCapture(self.device, cv2.CAP_ANY)
+        if not cap.isOpened():
+            raise SourceError(f"camera {self.device} cannot be opened; check that it is plugged in and that this user may read it")
+        if self.fourcc:
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self.fourcc))
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, self.width), (cv2.CAP_PROP_FRAME_HEIGHT, self.height), (cv2.CAP_PROP_FPS, self.fps)):
+            if value:
+                cap.set(prop, value)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # live: the newest frame, not a backlog
+        self.cap = cap
+        self.info.width, self.info.height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.info.fps = Fraction(fps).limit_denominator(1001) if fps > 0 else None
+
+    def _grab(self):
+        ok, image = self.cap.read()
+        return (image if ok else None), None
+
+    def _disconnect(self) -> None:
+        self.cap.release()
+
+
+class StreamSource(_Reconnecting):
+    """A network stream through PyAV with connect and read timeouts."""
+
+    def __init__(self, url: str, open_timeout: float = 5.0, read_timeout: float = 5.0, log=print):
+        super().__init__(url, read_timeout, log)
+        self.url, self.open_timeout = url, open_timeout
+
+    def _connect(self) -> None:
+        import av
+
+        options = {"rw_timeout": str(int(self.read_timeout * 1e6))}
+        if self.url.startswith("rtsp"):
+            options["rtsp_transport"] = "tcp"
+        try:
+            self.container = av.open(self.url, options=options, timeout=(self.open_timeout, self.read_timeout))
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"cannot open stream {self.url} ({exc.strerror or exc}); check the address and that the sender is running") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise SourceError(f"stream {self.url} carries no video")
+        stream = self.container.streams.video[0]
+        self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
+        self.info.fps = stream.average_rate or stream.guessed_rate
+        self._frames = self.container.decode(stream)
+
+    def _grab(self):
+        frame = next(self._frames, None)
+        if frame is None:
+            return None, None
+        pts = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+        return frame.to_ndarray(format="gray"), pts
+
+    def _disconnect(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # closing a dead connection may itself fail; it is gone either way
+            pass
+
+
+def open_source(uri: str, **options) -> Source:
+    """Make a source from a string (see URI_HELP); it still has to be opened."""
+    text = str(uri)
+    if text.startswith(STREAM_SCHEMES):
+        return StreamSource(text, **options)
+    if text.startswith(CAMERA_SCHEMES):
+        return CameraSource(text.split("://", 1)[1], **options)
+    if text.isdigit():
+        return CameraSource(int(text), **options)
+    if text.startswith("/dev/video"):
+        return CameraSource(text, **options)
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    if any(ch in text for ch in "*?[") or Path(text).is_dir():
+        return ImageSource(text, **options)
+    return VideoFileSource(text)
