@@ -79,6 +79,14 @@ class _LatestQueue:
         self._q: queue.Queue = queue.Queue(maxsize=1)
 
     def put(self, item, stop: threading.Event) -> bool:
+        if item is _END:  # the end marker waits its turn: the last frame is not lost to it
+            while not stop.is_set():
+                try:
+                    self._q.put(item, timeout=0.1)
+                    return False
+                except queue.Full:
+                    continue
+            return False
         dropped = False
         while True:
             try:
