@@ -72,41 +72,9 @@ class PipelineResult:
     stats: dict = field(default_factory=dict)
 
 
-class _LatestQueue:
-    """A one-slot queue whose put replaces an unread item (live policy); returns True on drop."""
-
-    def __init__(self):
-        self._q: queue.Queue = queue.Queue(maxsize=1)
-
-    def put(self, item, stop: threading.Event) -> bool:
-        if item is _END:  # the end marker waits its turn: the last frame is not lost to it
-            while not stop.is_set():
-                try:
-                    self._q.put(item, timeout=0.1)
-                    return False
-                except queue.Full:
-                    continue
-            return False
-        dropped = False
-        while True:
-            try:
-                self._q.put_nowait(item)
-                return dropped
-            except queue.Full:
-                try:
-                    old = self._q.get_nowait()
-                    if old is _END:  # never drop the end marker
-                        self._q.put_nowait(old)
-                        return dropped
-                    dropped = True
-                except queue.Empty:
-                    pass
-
-    def get(self, timeout: float):
-        return self._q.get(timeout=timeout)
-
-
 class _BlockingQueue:
+    """Offline policy: a full queue makes the producer wait (back-pressure); never drops."""
+
     def __init__(self, size: int):
         self._q: queue.Queue = queue.Queue(maxsize=size)
 
@@ -121,6 +89,32 @@ class _BlockingQueue:
 
     def get(self, timeout: float):
         return self._q.get(timeout=timeout)
+
+
+class _LatestQueue(_BlockingQueue):
+    """Live policy: one slot; a put replaces an unread frame and returns True (a drop). The end
+    marker waits its turn like an offline put, so the last frame is not lost to it."""
+
+    def __init__(self):
+        super().__init__(1)
+
+    def put(self, item, stop: threading.Event) -> bool:
+        if item is _END:
+            return super().put(item, stop)
+        dropped = False
+        while True:
+            try:
+                self._q.put_nowait(item)
+                return dropped
+            except queue.Full:
+                try:
+                    old = self._q.get_nowait()
+                    if old is _END:  # never drop the end marker
+                        self._q.put_nowait(old)
+                        return dropped
+                    dropped = True
+                except queue.Empty:
+                    pass
 
 
 class Pipeline:

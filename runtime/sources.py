@@ -67,6 +67,21 @@ class SourceInfo:
     notes: list[str] = field(default_factory=list)
 
 
+def _open_video(url: str, failure: str, **kwargs):
+    """Open `url` with PyAV and return (container, first video stream); `failure` starts the
+    message of the SourceError raised when that is not possible."""
+    import av
+
+    try:
+        container = av.open(url, **kwargs)
+    except av.error.FFmpegError as exc:
+        raise SourceError(f"{failure} ({exc.strerror or exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise SourceError(f"{url} carries no video stream; pass a video")
+    return container, container.streams.video[0]
+
+
 class Source:
     info: SourceInfo
 
@@ -95,18 +110,9 @@ class VideoFileSource(Source):
         self._index = 0
 
     def open(self) -> "VideoFileSource":
-        import av
-
         if not Path(self.path).exists():
             raise SourceError(f"video file {self.path} does not exist; check the path")
-        try:
-            self.container = av.open(self.path)
-        except av.error.FFmpegError as exc:
-            raise SourceError(f"{self.path} is not a video FFmpeg can read ({exc.strerror or exc}); check the file or re-encode it") from None
-        if not self.container.streams.video:
-            self.container.close()
-            raise SourceError(f"{self.path} has no video stream; pass a video file")
-        stream = self.container.streams.video[0]
+        self.container, stream = _open_video(self.path, f"{self.path} is not a video FFmpeg can read; check the file or re-encode it")
         stream.thread_type = "AUTO"
         self.stream = stream
         self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
@@ -291,19 +297,13 @@ class StreamSource(_Reconnecting):
         self.url, self.open_timeout = url, open_timeout
 
     def _connect(self) -> None:
-        import av
-
         options = {"rw_timeout": str(int(self.read_timeout * 1e6))}
         if self.url.startswith("rtsp"):
             options["rtsp_transport"] = "tcp"
-        try:
-            self.container = av.open(self.url, options=options, timeout=(self.open_timeout, self.read_timeout))
-        except av.error.FFmpegError as exc:
-            raise SourceError(f"cannot open stream {self.url} ({exc.strerror or exc}); check the address and that the sender is running") from None
-        if not self.container.streams.video:
-            self.container.close()
-            raise SourceError(f"stream {self.url} carries no video")
-        stream = self.container.streams.video[0]
+        self.container, stream = _open_video(
+            self.url, f"cannot open stream {self.url}; check the address and that the sender is running",
+            options=options, timeout=(self.open_timeout, self.read_timeout),
+        )
         self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
         self.info.fps = stream.average_rate or stream.guessed_rate
         self._frames = self.container.decode(stream)
