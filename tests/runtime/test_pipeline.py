@@ -225,3 +225,14 @@ def test_uri_factories():
 def test_unreachable_camera_is_a_clear_error():
     with pytest.raises(SourceError, match="camera 9 cannot be opened"):
         open_source("9").open()
+
+
+def test_demo_writes_the_side_by_side_sample(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--out", str(out)]) == 0
+    info = probe(out)
+    assert info["frames"] == 75 and info["fps"] == 15
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.width == 960
+    assert "read 75 frames, wrote 75, dropped 0" in capsys.readouterr().out
