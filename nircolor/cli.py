@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     outputs = [args.output_file] if args.command == "transcode" else (args.output or ["display://"])
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
                  policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
-                 stats_json=args.stats_json, progress=not args.no_progress)
+                 stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale)
     # A transcode that could not write every frame it read says so in its exit status too.
     return 3 if args.command == "transcode" and result.skipped else 0
 
@@ -93,6 +93,8 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", default="color", choices=["color", "side-by-side"], help="colour only, or NIR | colour")
     p.add_argument("--batch", type=int, default=1, help="frames per inference call (offline only)")
     p.add_argument("--codec", default="h264", choices=["h264", "hevc"], help="video file outputs")
+    p.add_argument("--infer-scale", type=float, default=1.0,
+                   help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame (e.g. 0.5)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--stats-json", help="write frame counts, skips and per-stage latency here")
     p.add_argument("--no-progress", action="store_true")

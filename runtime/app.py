@@ -13,6 +13,7 @@ from . import backends, stats
 from .pipeline import Pipeline, PipelineConfig, PipelineResult
 from .sinks import open_sink
 from .sources import VideoFileSource, open_source
+from .upsample import GuidedUpsampling
 
 
 def report(result: PipelineResult, stats_json: str | None, extra: dict | None = None) -> None:
@@ -26,12 +27,14 @@ def report(result: PipelineResult, stats_json: str | None, extra: dict | None = 
 
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int = 1, codec: str = "h264",
-        max_frames: int | None = None, stats_json: str | None = None, progress: bool = True) -> PipelineResult:
+        max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
+        infer_scale: float = 1.0) -> PipelineResult:
     source = open_source(source_uri)
     source.open()
     try:
         live = source.info.live if policy is None else policy == "live"
-        config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames)
+        upsampling = GuidedUpsampling(infer_scale) if infer_scale != 1.0 else None
+        config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, upsampling=upsampling)
         runner, why = backends.create(backend, model, fp16=fp16, device=device)
         with runner:
             info = runner.info

@@ -26,6 +26,7 @@ from .frames import crop_batch, pad_batch, side_by_side
 from .sinks import Sink
 from .sources import Source, Status
 from .stats import Stats
+from .upsample import GuidedUpsampling
 
 LAYOUTS = ("color", "side-by-side")
 _END = object()
@@ -43,6 +44,7 @@ class PipelineConfig:
     layout: str = "color"
     max_frames: int | None = None
     overlay: bool = True  # fps/latency text for display sinks
+    upsampling: GuidedUpsampling | None = None  # run the model smaller, restore guided by NIR
 
     def __post_init__(self):
         if self.policy not in ("live", "offline"):
@@ -203,12 +205,16 @@ class Pipeline:
                     items, ended = self._next_batch()
                 if not items:
                     continue
+                up = self.config.upsampling
                 t0 = time.perf_counter()
-                batch, padding = pad_batch([i.nir for i in items], self.runner.info.pad_multiple)
+                nirs = [up.downscale(i.nir) if up else i.nir for i in items]
+                batch, padding = pad_batch(nirs, self.runner.info.pad_multiple)
                 t1 = time.perf_counter()
                 rgb = self.runner.infer(batch)
                 t2 = time.perf_counter()
                 for item, out in zip(items, crop_batch(rgb, padding)):
+                    if up:
+                        out = up.restore(out, item.nir)
                     item.rgb = side_by_side(item.nir, out) if self.config.layout == "side-by-side" else out
                 t3 = time.perf_counter()
                 n = len(items)

@@ -1,0 +1,80 @@
+"""What NIR-guided upsampling costs and gains: the model at full resolution against the model at
+a fraction of it restored by bilinear resizing or by the NIR-guided filter, scored against the
+ground truth of the fixed validation split at full resolution, and timed on this machine.
+
+    python benchmarks/guided_upsampling.py --model default --scale 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nircolor.models.data import find_pairs, load_pair, read_split, split_pairs
+from nircolor.models.metrics import mean_metrics, psnr, ssim
+from nircolor.runtime import backends
+from nircolor.runtime.frames import crop_batch, pad_batch
+from nircolor.runtime.upsample import GuidedUpsampling
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--backend", default="onnxruntime")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epfl-rgbnir"))
+    ap.add_argument("--split", default=str(ROOT / "models" / "splits" / "epfl-rgbnir-val.txt"))
+    ap.add_argument("--scale", type=float, default=0.5)
+    args = ap.parse_args()
+    _, pairs = split_pairs(find_pairs(args.data), read_split(args.split))
+    up = GuidedUpsampling(args.scale)
+    runner, _ = backends.create(args.backend, args.model, device="cpu")
+    rows = {"full": [], "bilinear": [], "guided": []}
+    times = {"full": [], "bilinear": [], "guided": []}
+    with runner:
+        m = runner.info.pad_multiple
+
+        def infer(nir):
+            batch, padding = pad_batch([nir], m)
+            return crop_batch(runner.infer(batch), padding)[0]
+
+        for p in pairs:
+            pair = load_pair(p)
+            nir, gt = pair.nir, pair.rgb
+            t = time.perf_counter()
+            full = infer(nir)
+            times["full"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            small = infer(up.downscale(nir))
+            t_small = time.perf_counter() - t
+            t = time.perf_counter()
+            bil = cv2.resize(small, (nir.shape[1], nir.shape[0]), interpolation=cv2.INTER_LINEAR)
+            times["bilinear"].append(t_small + time.perf_counter() - t)
+            t = time.perf_counter()
+            guided = up.restore(small, nir)
+            times["guided"].append(t_small + time.perf_counter() - t)
+            for name, img in (("full", full), ("bilinear", bil), ("guided", guided)):
+                rows[name].append({"psnr": psnr(img, gt), "ssim": ssim(img, gt), "angular_error": 0.0, "cosine": 0.0, "l1": 0.0})
+    print(f"{args.model} via {args.backend}, {len(pairs)} validation pairs at full resolution, scale {args.scale}\n")
+    print("| variant | PSNR dB | SSIM | median ms per frame |\n| --- | --- | --- | --- |")
+    summary = {}
+    for name in rows:
+        m_ = mean_metrics(rows[name])
+        ms = 1000 * statistics.median(times[name])
+        summary[name] = {"psnr": m_["psnr"], "ssim": m_["ssim"], "median_ms": ms}
+        label = {"full": "model at full resolution", "bilinear": f"model at x{args.scale} + bilinear", "guided": f"model at x{args.scale} + NIR-guided filter"}[name]
+        print(f"| {label} | {m_['psnr']:.2f} | {m_['ssim']:.4f} | {ms:.0f} |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"guided-upsampling-{args.model}.json").write_text(json.dumps({"config": vars(args), "summary": summary}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""NIR-guided upsampling: run the model on a smaller frame, then restore full resolution with a
+guided filter (He et al., via OpenCV's ximgproc) whose guide is the full-resolution NIR frame,
+so a small, fast model keeps the NIR frame's sharp edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GuidedUpsampling:
+    scale: float  # the model sees the frame at this fraction of its size, 0 < scale < 1
+    radius: int = 8  # guided-filter window radius, in full-resolution pixels
+    eps: float = 0.01  # regularisation, as a fraction of the full range, squared
+
+    def __post_init__(self):
+        if not 0 < self.scale < 1:
+            raise ValueError(f"guided upsampling needs a scale between 0 and 1, got {self.scale}")
+
+    def downscale(self, nir: np.ndarray) -> np.ndarray:
+        h, w = nir.shape
+        size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        return cv2.resize(nir, size, interpolation=cv2.INTER_AREA)
+
+    def restore(self, rgb_small: np.ndarray, nir: np.ndarray) -> np.ndarray:
+        """Low-resolution RGB + full-resolution NIR -> full-resolution RGB."""
+        h, w = nir.shape
+        coarse = cv2.resize(rgb_small, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.ximgproc.guidedFilter(nir, coarse, self.radius, (self.eps * 255.0) ** 2)

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from nircolor.cli import main
+from nircolor.runtime.upsample import GuidedUpsampling
+
+
+def test_guided_restore_follows_the_nir_edges():
+    nir = np.zeros((64, 64), np.uint8)
+    nir[:, 31:] = 255  # a sharp vertical edge at column 31
+    up = GuidedUpsampling(0.25, radius=4, eps=0.001)
+    small = up.downscale(nir)
+    rgb_small = np.repeat(small[:, :, None], 3, axis=2)
+    restored = up.restore(rgb_small, nir)
+    import cv2
+
+    bilinear = cv2.resize(rgb_small, (64, 64), interpolation=cv2.INTER_LINEAR)
+    step_restored = int(restored[32, 31, 0]) - int(restored[32, 30, 0])
+    step_bilinear = int(bilinear[32, 31, 0]) - int(bilinear[32, 30, 0])
+    assert restored.shape == (64, 64, 3) and restored.dtype == np.uint8
+    assert step_restored > 2 * step_bilinear
+
+
+def test_scale_must_be_a_fraction():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        GuidedUpsampling(1.5)
+
+
+def test_transcode_with_guided_upsampling_keeps_full_size(tmp_path):
+    from .test_pipeline import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    assert main(["transcode", str(clip), str(tmp_path / "png") + "/", "--backend", "torch", "--device", "cpu",
+                 "--infer-scale", "0.5", "--no-progress"]) == 0
+    import cv2
+
+    assert cv2.imread(str(tmp_path / "png" / "000003.png")).shape == (64, 96, 3)
