@@ -73,7 +73,7 @@ def main() -> None:
         label = {"full": "model at full resolution", "bilinear": f"model at x{args.scale} + bilinear", "guided": f"model at x{args.scale} + NIR-guided filter"}[name]
         print(f"| {label} | {m_['psnr']:.2f} | {m_['ssim']:.4f} | {ms:.0f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"guided-upsampling-{args.model}.json").write_text(json.dumps({"config": vars(args), "summary": summary}, indent=2) + "\n")
+    (RESULTS / f"guided-upsampling-{Path(args.model).stem}.json").write_text(json.dumps({"config": vars(args), "summary": summary}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -236,3 +236,12 @@ def test_demo_writes_the_side_by_side_sample(tmp_path, monkeypatch, capsys):
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.width == 960
     assert "read 75 frames, wrote 75, dropped 0" in capsys.readouterr().out
+
+
+def test_display_without_a_gui_says_what_to_install():
+    import cv2
+
+    if cv2.getBuildInformation().split("GUI:")[1].split()[0] != "NONE":
+        pytest.skip("this OpenCV has a GUI backend, so a window may open")
+    with pytest.raises(SinkError, match="cannot open a window .*install opencv-python"):
+        open_sink("display://").open(SourceInfo("x", live=True), (64, 64))
