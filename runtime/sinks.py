@@ -142,10 +142,12 @@ class DisplaySink(Sink):
 
     def open(self, info, size):
         try:
-            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+            # No toolbar: the window is the car's display, not an image viewer.
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
             raise SinkError(f"cannot open a window ({exc.msg.strip() if hasattr(exc, 'msg') else exc}); "
-                            "this OpenCV has no GUI or there is no display: install opencv-python (not -headless) and set DISPLAY") from None
+                            "this OpenCV has no GUI or there is no display: replace opencv-contrib-python-headless with "
+                            "opencv-contrib-python (pip uninstall, then pip install) and set DISPLAY") from None
         if self.fullscreen:
             cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
         return self

@@ -243,5 +243,5 @@ def test_display_without_a_gui_says_what_to_install():
 
     if cv2.getBuildInformation().split("GUI:")[1].split()[0] != "NONE":
         pytest.skip("this OpenCV has a GUI backend, so a window may open")
-    with pytest.raises(SinkError, match="cannot open a window .*install opencv-python"):
+    with pytest.raises(SinkError, match="cannot open a window .*opencv-contrib-python"):
         open_sink("display://").open(SourceInfo("x", live=True), (64, 64))
