@@ -150,6 +150,8 @@ class DisplaySink(Sink):
                             "opencv-contrib-python (pip uninstall, then pip install) and set DISPLAY") from None
         if self.fullscreen:
             cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+        else:
+            cv2.resizeWindow(self.title, *size)  # one frame pixel per screen pixel to start with
         return self
 
     def write(self, rgb, pts, overlay=""):

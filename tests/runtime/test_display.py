@@ -1,0 +1,77 @@
+"""The display sink opens a real window under Xvfb and a screenshot shows the coloured frame.
+
+The package depends on headless OpenCV (it installs anywhere); a window needs OpenCV's GUI
+build, which .ci/run installs into a venv layered over this environment and names in
+NIRCOLOR_GUI_PYTHON. Without it, or without Xvfb, this test skips and says why."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+GUI_PYTHON = os.environ.get("NIRCOLOR_GUI_PYTHON")
+XVFB = shutil.which("Xvfb")
+pytestmark = [
+    pytest.mark.skipif(not GUI_PYTHON, reason="NIRCOLOR_GUI_PYTHON (a Python with OpenCV's GUI build) is not set; .ci/run sets it"),
+    pytest.mark.skipif(XVFB is None, reason="Xvfb is not installed (apt-get install xvfb)"),
+]
+
+SHOW = r"""
+import sys, numpy as np, cv2
+from PIL import ImageGrab
+from nircolor.models import checkpoint, zoo
+from nircolor.models.data import find_pairs, read_nir
+from nircolor.models.inference import colorize
+from nircolor.runtime.sinks import open_sink
+from nircolor.runtime.sources import SourceInfo
+net, _ = checkpoint.load(zoo.resolve("default"))
+rgb = colorize(net, read_nir(find_pairs(zoo.SAMPLES_DIR)[0].nir))
+np.save(sys.argv[1], rgb)
+sink = open_sink("display://")
+sink.open(SourceInfo("test", live=True), (rgb.shape[1], rgb.shape[0]))
+for _ in range(30):
+    sink.write(rgb, None)
+ImageGrab.grab(xdisplay=sys.argv[3]).save(sys.argv[2])
+sink.close()
+"""
+
+
+@pytest.fixture
+def xdisplay():
+    for n in range(90, 99):
+        if not Path(f"/tmp/.X{n}-lock").exists():
+            break
+    proc = subprocess.Popen([XVFB, f":{n}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{n}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    yield f":{n}"
+    proc.kill()
+    proc.wait()
+
+
+def test_window_shows_the_coloured_frame(tmp_path, xdisplay):
+    env = {**os.environ, "DISPLAY": xdisplay, "QT_QPA_PLATFORM": "xcb"}
+    shot, frame = tmp_path / "shot.png", tmp_path / "frame.npy"
+    subprocess.run([GUI_PYTHON, "-c", SHOW, str(frame), str(shot), xdisplay], env=env, check=True, timeout=120)
+    rgb = np.load(frame)
+    screen = cv2.cvtColor(cv2.imread(str(shot)), cv2.COLOR_BGR2RGB)
+    # The window may be placed anywhere and scaled a little: find the frame by template matching.
+    scores = [cv2.minMaxLoc(cv2.matchTemplate(screen, cv2.resize(rgb, None, fx=s, fy=s), cv2.TM_CCOEFF_NORMED))[1] for s in (1.0, 0.9, 0.75)]
+    assert max(scores) > 0.9, scores
+    assert np.abs(screen.astype(int) - screen[:, :, [1, 2, 0]]).max() > 20  # colour, not grey
+
+
+def test_live_run_to_a_window_through_the_cli(tmp_path, xdisplay):
+    env = {**os.environ, "DISPLAY": xdisplay, "QT_QPA_PLATFORM": "xcb", "NIRCOLOR_CACHE": str(tmp_path)}
+    out = subprocess.run([GUI_PYTHON, "-m", "nircolor.cli", "run", "runtime/samples/nir-sample.mp4", "--output", "display://",
+                          "--backend", "torch", "--max-frames", "5", "--no-progress"], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr
+    assert "read 5 frames, wrote 5" in out.stdout
