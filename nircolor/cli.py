@@ -85,6 +85,19 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from nircolor.runtime.bench import BenchConfig, run_bench
+
+    resolutions = tuple(tuple(int(v) for v in r.split("x"))[::-1] for r in args.resolutions.split(","))
+    names = ("tensorrt", "onnxruntime", "torch") if args.backend == "all" else tuple(args.backend.split(","))
+    cfg = BenchConfig(model=args.model, backends=names, precisions=tuple(args.precision.split(",")), resolutions=resolutions,
+                      device=args.device, min_runs=args.runs, threads=args.threads)
+    prefix = args.json[: -len(".json")] if args.json and args.json.endswith(".json") else (args.json or "benchmarks/results/bench")
+    run_bench(cfg, prefix)
+    print(f"wrote {prefix}.json, {prefix}.md, {prefix}-latency.png, {prefix}-throughput.png")
+    return 0
+
+
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="shipped model, checkpoint (.pt), ONNX (.onnx) or engine (.engine)")
     p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime or torch (auto prints which and why)")
@@ -186,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("output_file", help="output video, or a folder ending in / for PNGs")
     _add_runtime_options(tc)
     tc.set_defaults(func=_run)
+
+    bn = sub.add_parser("bench", help="latency per backend, precision and resolution; pipeline latency; FLOPs and fraction of peak")
+    bn.add_argument("--model", default="default")
+    bn.add_argument("--backend", default="onnxruntime", help="comma-separated backends, or all")
+    bn.add_argument("--precision", default="fp32,fp16")
+    bn.add_argument("--resolutions", default="320x240,640x480,1280x720,1920x1080", help="comma-separated WxH")
+    bn.add_argument("--device", default="auto")
+    bn.add_argument("--runs", type=int, default=10, help="at least this many timed runs per cell (and at least 2 s)")
+    bn.add_argument("--threads", type=int)
+    bn.add_argument("--json", help="PATH.json; the Markdown table and plots go beside it (default benchmarks/results/bench)")
+    bn.set_defaults(func=_bench)
 
     d = sub.add_parser("demo", help="colourise the bundled NIR sample clip into a side-by-side video")
     d.add_argument("--out", default="nircolor-demo.mp4")

@@ -1,0 +1,226 @@
+"""`nircolor bench`: model-only latency per backend x precision x resolution, the threaded
+pipeline's capture-to-output latency, the model's cost in FLOPs and the fraction of the
+machine's measured peak, with the machine and configuration beside every figure.
+
+Writes PREFIX.json, PREFIX.md and PREFIX-latency.png / PREFIX-throughput.png (matplotlib).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nircolor import __version__
+from nircolor.models import checkpoint, zoo
+
+from . import backends
+from .frames import pad_batch
+from .pipeline import Pipeline, PipelineConfig
+from .sinks import NullSink
+from .sources import SAMPLE_CLIP, VideoFileSource
+
+RESOLUTIONS = ((240, 320), (480, 640), (720, 1280), (1080, 1920))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str = "default"
+    backends: tuple[str, ...] = ("onnxruntime",)
+    precisions: tuple[str, ...] = ("fp32", "fp16")
+    resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS
+    device: str = "auto"
+    warmup: int = 3
+    min_runs: int = 10
+    min_seconds: float = 2.0  # per cell: keep timing until both minimums are met
+    max_seconds: float = 20.0
+    pipeline_frames: int = 40
+    threads: int | None = None
+
+
+@dataclass
+class Cell:
+    backend: str
+    precision: str
+    device: str
+    height: int
+    width: int
+    runs: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    fps: float
+    gflop: float
+    fraction_of_peak: float
+    samples_ms: list[float] = field(repr=False, default_factory=list)
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": str(torch.__version__),
+            "nircolor": __version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    for mod in ("onnxruntime", "tensorrt", "cv2", "av"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            info[mod] = None
+    return info
+
+
+def model_gflop(model: str, height: int, width: int) -> float:
+    """FLOPs (2 per multiply-add) of one padded frame, counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net, card = checkpoint.load(zoo.resolve(model))
+    m = card.pad_multiple
+    x = torch.zeros(1, 1, -(-height // m) * m, -(-width // m) * m)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(x)
+    return counter.get_total_flops() / 1e9
+
+
+def peak_gflops(device: str = "cpu", dtype=torch.float32, n: int = 2048, seconds: float = 2.0) -> float:
+    """The machine's attainable matrix-multiply rate, measured once."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    a @ b
+    sync()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    sync()
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def time_runner(runner, frame: np.ndarray, cfg: BenchConfig) -> list[float]:
+    batch, _ = pad_batch([frame], runner.info.pad_multiple)
+    for _ in range(cfg.warmup):
+        runner.infer(batch)  # returns host uint8: the device has finished
+    times, start = [], time.perf_counter()
+    while (len(times) < cfg.min_runs or time.perf_counter() - start < cfg.min_seconds) and time.perf_counter() - start < cfg.max_seconds:
+        t = time.perf_counter()
+        runner.infer(batch)
+        times.append(1000 * (time.perf_counter() - t))
+    return times
+
+
+def pipeline_latency(runner, policy: str, frames: int) -> dict:
+    with VideoFileSource(str(SAMPLE_CLIP)) as source:
+        result = Pipeline(source, runner, [NullSink()], PipelineConfig(policy=policy, max_frames=frames, overlay=False)).run()
+    stages = result.stats
+    busy = sum(stages[s]["mean_ms"] for s in ("capture", "preprocess", "infer", "postprocess", "output"))
+    share = {s: stages[s]["mean_ms"] / busy for s in ("capture", "preprocess", "infer", "postprocess", "output")}
+    return {"policy": policy, "frames_written": result.frames_written, "dropped": result.dropped, "stages": stages, "share_of_busy_time": share}
+
+
+def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
+    rng = np.random.default_rng(0)
+    on_gpu = torch.cuda.is_available() and cfg.device != "cpu"
+    peaks = {"cpu_fp32_gflops": peak_gflops("cpu")}
+    if on_gpu:
+        peaks["gpu_fp32_gflops"] = peak_gflops("cuda")
+        peaks["gpu_fp16_gflops"] = peak_gflops("cuda", torch.float16, n=8192)
+    cells: list[Cell] = []
+    pipelines = []
+    skipped = []
+    for name in cfg.backends:
+        for precision in cfg.precisions:
+            runner, _ = backends.create(name, cfg.model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads)
+            try:
+                runner.load()
+            except Exception as exc:  # a precision this backend/device lacks: say so, go on
+                skipped.append(f"{name} {precision}: {exc}")
+                continue
+            with runner:
+                gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
+                peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
+                for h, w in cfg.resolutions:
+                    frame = (rng.random((h, w)) * 255).astype(np.uint8)
+                    times = time_runner(runner, frame, cfg)
+                    p50 = statistics.median(times)
+                    gflop = model_gflop(cfg.model, h, w)
+                    cells.append(Cell(name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
+                                      float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times))
+                    print(f"{name:12s} {precision} {w}x{h}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, {cells[-1].fraction_of_peak:.1%} of peak")
+                if precision == cfg.precisions[0]:
+                    for policy in ("offline", "live"):
+                        pipelines.append({"backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
+    report = {"machine": machine(), "config": asdict(cfg), "peaks": peaks, "cells": [asdict(c) for c in cells],
+              "pipelines": pipelines, "skipped": skipped}
+    out = Path(out_prefix)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    plots(cells, out)
+    return report
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [f"# nircolor bench: {report['config']['model']}", "",
+             f"Machine: {m['cpu']} ({m['cores']} cores), GPU {m['gpu'] or 'none'}; torch {m['torch']}, onnxruntime {m['onnxruntime']}, "
+             f"TensorRT {m['tensorrt'] or 'not installed'}. Peak (matrix multiply): " +
+             ", ".join(f"{k} {v:.0f}" for k, v in report["peaks"].items()) + " GFLOP/s.", "",
+             "| backend | precision | device | resolution | p50 ms | p95 ms | p99 ms | max ms | fps | GFLOP | of peak |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for c in report["cells"]:
+        lines.append(f"| {c['backend']} | {c['precision']} | {c['device']} | {c['width']}x{c['height']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | "
+                     f"{c['p99_ms']:.1f} | {c['max_ms']:.1f} | {c['fps']:.2f} | {c['gflop']:.1f} | {c['fraction_of_peak']:.1%} |")
+    for p in report["pipelines"]:
+        e2e = p["stages"]["end_to_end"]
+        share = ", ".join(f"{k} {v:.0%}" for k, v in p["share_of_busy_time"].items())
+        lines += ["", f"Pipeline ({p['backend']}, {p['policy']}, sample clip to null://): {p['frames_written']} frames, {p['dropped']} dropped, "
+                  f"{e2e['fps']:.2f} fps, capture-to-output p50 {e2e['p50_ms']:.0f} ms, p95 {e2e['p95_ms']:.0f} ms, max {e2e['max_ms']:.0f} ms; "
+                  f"share of stage time: {share}."]
+    if report["skipped"]:
+        lines += ["", "Not measured: " + "; ".join(report["skipped"])]
+    return "\n".join(lines) + "\n"
+
+
+def plots(cells: list[Cell], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = [f"{c.backend}\n{c.precision} {c.width}x{c.height}" for c in cells]
+    ax.boxplot([c.samples_ms for c in cells], showfliers=True)
+    ax.set_xticks(range(1, len(cells) + 1), labels, fontsize=7, rotation=45, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("latency per frame (ms)")
+    ax.set_title("Model-only latency distribution")
+    fig.tight_layout()
+    fig.savefig(out.with_name(out.name + "-latency.png"), dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in sorted({(c.backend, c.precision) for c in cells}):
+        row = [c for c in cells if (c.backend, c.precision) == key]
+        ax.plot([c.width * c.height / 1e6 for c in row], [c.fps for c in row], marker="o", label=" ".join(key))
+    ax.set_xlabel("megapixels per frame")
+    ax.set_ylabel("frames per second")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_title("Throughput against resolution")
+    fig.tight_layout()
+    fig.savefig(out.with_name(out.name + "-throughput.png"), dpi=120)
+    plt.close(fig)
