@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epfl-rgbnir"))
     ap.add_argument("--half", action="store_true", help="store weights as float16 (keeps files under 20 MB)")
     ap.add_argument("--summary", default="")
+    ap.add_argument("--previous", help="run folder of an earlier stage this run was fine-tuned from (--init-from)")
     args = ap.parse_args()
 
     weights = zoo.WEIGHTS_DIR / f"{args.name}.pt"
@@ -54,11 +55,15 @@ def main() -> None:
     card.provenance.pop("config", None)
     card.provenance["config"] = json.loads((run_dir / "config.json").read_text())
     card.provenance["nircolor"] = __version__
+    if args.previous:
+        prev = Path(args.previous)
+        card.provenance["previous_stage"] = {"config": json.loads((prev / "config.json").read_text()),
+                                             "metrics": [json.loads(x) for x in (prev / "metrics.jsonl").read_text().splitlines()]}
     card.metrics = {}
     checkpoint.save(weights, net, card, half=args.half)
 
     # Score what ships (after any float16 rounding), not the training checkpoint.
-    report = evaluate(str(weights), args.data, split=SPLIT, grid_path=ROOT / "benchmarks" / "results" / f"grid-{args.name}.png")
+    report = evaluate(str(weights), args.data, split=SPLIT, grid_path=ROOT / "benchmarks" / "results" / f"grid-{args.name}.jpg")
     shipped, card = checkpoint.load(weights)
     torch.set_num_threads(2)
     latency = cpu_latency(shipped)
@@ -76,6 +81,27 @@ def main() -> None:
         f"| {label} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['angular_error']:.2f} | {m['cosine']:.4f} | {m['l1']:.4f} |"
         for label, m in (("NIR as grey (baseline)", report.baseline_mean), (args.name, report.mean))
     )
+    def command(c: dict, out: str) -> str:
+        extra = f" --edge-weight {c['edge_weight']}" if c["objective"] == "snet" else ""
+        extra += f" --ssim-weight {c['ssim_weight']}" if c.get("ssim_weight") else ""
+        extra += f" --init-from {c['init_from']}" if c.get("init_from") else ""
+        return (f"nircolor train --data ../shared/data/epfl-rgbnir --out {out} --arch {c['arch']} --options '{json.dumps(c['options'])}' "
+                f"--objective {c['objective']}{extra} --val-split models/splits/epfl-rgbnir-val.txt --crop {c['crop']} --batch {c['batch']} "
+                f"--lr {c['lr']} --betas {c['betas'][0]} {c['betas'][1]} --steps {c['steps']} --steps-per-epoch {c['steps_per_epoch']} "
+                f"--threads {c['threads']} --seed {c['seed']}")
+
+    def objective(c: dict) -> str:
+        text = {"snet": f"L2 colour + {c['edge_weight']} x L2 EdgeNet (Dong et al.)", "l1": "L1 (Limmer & Lensch, lambda = 1)",
+                "l1+adv": f"(1 - {c['adv_lambda']}) L_adv + {c['adv_lambda']} L1"}[c["objective"]]
+        return text + (f" + {c['ssim_weight']} x (1 - SSIM)" if c.get("ssim_weight") else "")
+
+    stages = ""
+    prev = p.get("previous_stage")
+    if prev:
+        pc, last = prev["config"], prev["metrics"][-1]
+        stages = (f"- Stage 1: {objective(pc)}, {last['step']} steps from scratch (of {pc['steps']} scheduled; stopped there), lr {pc['lr']}, {last['seconds'] / 60:.0f} minutes; "
+                  f"validation then {last['val_psnr']:.2f} dB / SSIM {last['val_ssim']:.4f}. `{command(pc, 'runs/stage1')}`\n"
+                  f"- Stage 2 (below) starts from stage 1's weights.\n")
     curve = "\n".join(f"| {h['step']} | {h['seconds'] / 60:.0f} | {h['val_psnr']:.2f} | {h['val_ssim']:.4f} |" for h in history)
     text = f"""# {args.name}
 
@@ -86,7 +112,7 @@ def main() -> None:
 - Input: one NIR channel in [0, 1] (uint8 / 255). Output: RGB in [-1, 1] (tanh); uint8 = (y + 1) * 127.5.
 - Data: EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011), {p['train_pairs']} training pairs at full
   resolution; the {len(p['val_pairs'])} pairs of `models/splits/epfl-rgbnir-val.txt` held out.
-- Training: objective `{cfg['objective']}`, {p['steps']} steps of batch {cfg['batch']} random {cfg['crop']}x{cfg['crop']} crops with
+{stages}- Training: {objective(cfg)}, {p['steps']} steps of batch {cfg['batch']} random {cfg['crop']}x{cfg['crop']} crops with
   horizontal flips, Adam lr {cfg['lr']} betas {cfg['betas']} with cosine decay to {cfg['lr_final_fraction']} x lr, seed {cfg['seed']},
   {p['train_seconds'] / 60:.0f} minutes on {cfg['threads']} CPU thread(s) of this project's 2-core machine (torch {p['torch']}).
   The checkpoint kept is the validation epoch with the best PSNR.
@@ -99,7 +125,7 @@ def main() -> None:
 
 PSNR gain over NIR-as-grey: {report.mean['psnr'] - report.baseline_mean['psnr']:+.2f} dB. Per-image figures:
 `benchmarks/results/eval-{args.name}.json`; a NIR | prediction | ground truth grid:
-`benchmarks/results/grid-{args.name}.png`.
+`benchmarks/results/grid-{args.name}.jpg`.
 
 ## Speed
 
@@ -112,7 +138,8 @@ median {latency['median_ms']:.0f} ms, best {latency['min_ms']:.0f} ms over {late
 | --- | --- | --- | --- |
 {curve}
 
-Reproduce: `nircolor train --data ../shared/data/epfl-rgbnir --out runs/{args.name} --arch {card.architecture} --options '{json.dumps(card.options)}' --objective {cfg['objective']} --val-split models/splits/epfl-rgbnir-val.txt --crop {cfg['crop']} --batch {cfg['batch']} --lr {cfg['lr']} --betas {cfg['betas'][0]} {cfg['betas'][1]} --steps {cfg['steps']} --steps-per-epoch {cfg['steps_per_epoch']} --threads {cfg['threads']} --seed {cfg['seed']}`.
+Reproduce: `{command(cfg, 'runs/' + args.name)}`, then
+`python benchmarks/model_card.py runs/{args.name}/best.pt {args.name}{' --half' if args.half else ''}`.
 
 Credit: M. Brown and S. Süsstrunk, "Multi-spectral SIFT for scene category recognition", CVPR 2011.
 """
