@@ -62,18 +62,38 @@ def find_pairs(root: str | Path) -> list[PairPaths]:
     return pairs
 
 
+def to_nir(frame: np.ndarray) -> np.ndarray:
+    """Any image or video frame -> HxW uint8 NIR: colour (BGR) reduced to grey with BT.601 luma,
+    as OpenCV reads single-channel images; 16-bit scaled to 8; float taken as [0, 1]. The one
+    place that says what a NIR input is, for training data and live frames alike."""
+    if not isinstance(frame, np.ndarray) or frame.size == 0:
+        raise ValueError(f"empty or missing frame ({type(frame).__name__} of size {getattr(frame, 'size', 0)})")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim == 3 and frame.shape[2] in (3, 4):
+        frame = cv2.cvtColor(np.ascontiguousarray(frame[:, :, :3]), cv2.COLOR_BGR2GRAY)
+    if frame.ndim != 2:
+        raise ValueError(f"frame of shape {frame.shape} is neither grey (HxW) nor colour (HxWx3)")
+    if frame.dtype == np.uint16:
+        frame = ((frame.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif frame.dtype in (np.float32, np.float64):
+        if not np.isfinite(frame).all():
+            raise ValueError("frame holds NaN or infinite values")
+        frame = np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8)
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame of pixel type {frame.dtype} is not 8-bit, 16-bit or float in [0, 1]")
+    return frame
+
+
 def read_nir(path: str | Path) -> np.ndarray:
-    """Read a NIR image as HxW uint8 (16-bit images are scaled, colour ones reduced to grey)."""
+    """Read a NIR image as HxW uint8 (see to_nir)."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DatasetError(f"{path} is not a readable image; replace or remove it")
-    if img.ndim == 3:
-        img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    if img.dtype != np.uint8:
-        raise DatasetError(f"{path} has pixel type {img.dtype}; expected 8- or 16-bit")
-    return img
+    try:
+        return to_nir(img)
+    except ValueError as exc:
+        raise DatasetError(f"{path}: {exc}; expected an 8- or 16-bit image") from None
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

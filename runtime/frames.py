@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from nircolor.models import data
 
 
 class FrameError(ValueError):
@@ -17,25 +18,12 @@ class FrameError(ValueError):
 
 
 def to_nir(frame: np.ndarray) -> np.ndarray:
-    """Any camera/video frame -> HxW uint8 NIR, as the models were trained: colour frames are
-    reduced to grey (BT.601 luma, as OpenCV reads single-channel images), 16-bit scaled to 8."""
-    if not isinstance(frame, np.ndarray) or frame.size == 0:
-        raise FrameError(f"empty or missing frame ({type(frame).__name__} of size {getattr(frame, 'size', 0)})")
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[:, :, 0]
-    if frame.ndim == 3 and frame.shape[2] in (3, 4):
-        frame = cv2.cvtColor(np.ascontiguousarray(frame[:, :, :3]), cv2.COLOR_BGR2GRAY)
-    if frame.ndim != 2:
-        raise FrameError(f"frame of shape {frame.shape} is neither grey (HxW) nor colour (HxWx3)")
-    if frame.dtype == np.uint16:
-        frame = ((frame.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    elif frame.dtype in (np.float32, np.float64):
-        if not np.isfinite(frame).all():
-            raise FrameError("frame holds NaN or infinite values")
-        frame = np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8)
-    if frame.dtype != np.uint8:
-        raise FrameError(f"frame of pixel type {frame.dtype} is not 8-bit, 16-bit or float in [0, 1]")
-    return frame
+    """Any camera/video frame -> HxW uint8 NIR, reduced the way the models' training data was
+    (nircolor.models.data.to_nir); a frame that cannot be is a FrameError."""
+    try:
+        return data.to_nir(frame)
+    except ValueError as exc:
+        raise FrameError(str(exc)) from None
 
 
 @dataclass(frozen=True)
