@@ -90,7 +90,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     resolutions = tuple(tuple(int(v) for v in r.split("x"))[::-1] for r in args.resolutions.split(","))
     names = ("tensorrt", "onnxruntime", "torch") if args.backend == "all" else tuple(args.backend.split(","))
-    cfg = BenchConfig(model=args.model, backends=names, precisions=tuple(args.precision.split(",")), resolutions=resolutions,
+    cfg = BenchConfig(models=tuple(args.model.split(",")), backends=names, precisions=tuple(args.precision.split(",")), resolutions=resolutions,
                       device=args.device, min_runs=args.runs, threads=args.threads)
     prefix = args.json[: -len(".json")] if args.json and args.json.endswith(".json") else (args.json or "benchmarks/results/bench")
     run_bench(cfg, prefix)
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     tc.set_defaults(func=_run)
 
     bn = sub.add_parser("bench", help="latency per backend, precision and resolution; pipeline latency; FLOPs and fraction of peak")
-    bn.add_argument("--model", default="default")
+    bn.add_argument("--model", default="default", help="comma-separated models from the zoo or checkpoint paths (default: default)")
     bn.add_argument("--backend", default="onnxruntime", help="comma-separated backends, or all")
     bn.add_argument("--precision", default="fp32,fp16")
     bn.add_argument("--resolutions", default="320x240,640x480,1280x720,1920x1080", help="comma-separated WxH")

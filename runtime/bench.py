@@ -33,7 +33,7 @@ RESOLUTIONS = ((240, 320), (480, 640), (720, 1280), (1080, 1920))
 
 @dataclass(frozen=True)
 class BenchConfig:
-    model: str = "default"
+    models: tuple[str, ...] = ("default",)
     backends: tuple[str, ...] = ("onnxruntime",)
     precisions: tuple[str, ...] = ("fp32", "fp16")
     resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS
@@ -48,6 +48,7 @@ class BenchConfig:
 
 @dataclass
 class Cell:
+    model: str
     backend: str
     precision: str
     device: str
@@ -153,28 +154,30 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
     cells: list[Cell] = []
     pipelines = []
     skipped = []
-    for name in cfg.backends:
-        for precision in cfg.precisions:
-            runner, _ = backends.create(name, cfg.model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads)
-            try:
-                runner.load()
-            except Exception as exc:  # a precision this backend/device lacks: say so, go on
-                skipped.append(f"{name} {precision}: {exc}")
-                continue
-            with runner:
-                gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
-                peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
-                for h, w in cfg.resolutions:
-                    frame = (rng.random((h, w)) * 255).astype(np.uint8)
-                    times = time_runner(runner, frame, cfg)
-                    p50 = statistics.median(times)
-                    gflop = model_gflop(cfg.model, h, w)
-                    cells.append(Cell(name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
-                                      float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times))
-                    print(f"{name:12s} {precision} {w}x{h}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, {cells[-1].fraction_of_peak:.1%} of peak")
-                if precision == cfg.precisions[0]:
-                    for policy in ("offline", "live"):
-                        pipelines.append({"backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
+    for model in cfg.models:
+        for name in cfg.backends:
+            for precision in cfg.precisions:
+                runner, _ = backends.create(name, model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads)
+                try:
+                    runner.load()
+                except Exception as exc:  # a precision this backend/device lacks: say so, go on
+                    skipped.append(f"{model} {name} {precision}: {exc}")
+                    continue
+                with runner:
+                    gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
+                    peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
+                    for h, w in cfg.resolutions:
+                        frame = (rng.random((h, w)) * 255).astype(np.uint8)
+                        times = time_runner(runner, frame, cfg)
+                        p50 = statistics.median(times)
+                        gflop = model_gflop(model, h, w)
+                        cells.append(Cell(model, name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
+                                          float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times))
+                        print(f"{model} {name:12s} {precision} {w}x{h}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, "
+                              f"{cells[-1].fraction_of_peak:.1%} of peak")
+                    if precision == cfg.precisions[0]:
+                        for policy in ("offline", "live"):
+                            pipelines.append({"model": model, "backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
     report = {"machine": machine(), "config": asdict(cfg), "peaks": peaks, "cells": [asdict(c) for c in cells],
               "pipelines": pipelines, "skipped": skipped}
     out = Path(out_prefix)
@@ -187,19 +190,19 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"# nircolor bench: {report['config']['model']}", "",
+    lines = [f"# nircolor bench: {', '.join(report['config']['models'])}", "",
              f"Machine: {m['cpu']} ({m['cores']} cores), GPU {m['gpu'] or 'none'}; torch {m['torch']}, onnxruntime {m['onnxruntime']}, "
              f"TensorRT {m['tensorrt'] or 'not installed'}. Peak (matrix multiply): " +
              ", ".join(f"{k} {v:.0f}" for k, v in report["peaks"].items()) + " GFLOP/s.", "",
-             "| backend | precision | device | resolution | p50 ms | p95 ms | p99 ms | max ms | fps | GFLOP | of peak |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| model | backend | precision | device | resolution | p50 ms | p95 ms | p99 ms | max ms | fps | GFLOP | of peak |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in report["cells"]:
-        lines.append(f"| {c['backend']} | {c['precision']} | {c['device']} | {c['width']}x{c['height']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | "
+        lines.append(f"| {c['model']} | {c['backend']} | {c['precision']} | {c['device']} | {c['width']}x{c['height']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | "
                      f"{c['p99_ms']:.1f} | {c['max_ms']:.1f} | {c['fps']:.2f} | {c['gflop']:.1f} | {c['fraction_of_peak']:.1%} |")
     for p in report["pipelines"]:
         e2e = p["stages"]["end_to_end"]
         share = ", ".join(f"{k} {v:.0%}" for k, v in p["share_of_busy_time"].items())
-        lines += ["", f"Pipeline ({p['backend']}, {p['policy']}, sample clip to null://): {p['frames_written']} frames, {p['dropped']} dropped, "
+        lines += ["", f"Pipeline ({p['model']}, {p['backend']}, {p['policy']}, sample clip to null://): {p['frames_written']} frames, {p['dropped']} dropped, "
                   f"{e2e['fps']:.2f} fps, capture-to-output p50 {e2e['p50_ms']:.0f} ms, p95 {e2e['p95_ms']:.0f} ms, max {e2e['max_ms']:.0f} ms; "
                   f"share of stage time: {share}."]
     if report["skipped"]:
@@ -213,8 +216,8 @@ def plots(cells: list[Cell], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    labels = [f"{c.backend}\n{c.precision} {c.width}x{c.height}" for c in cells]
+    fig, ax = plt.subplots(figsize=(max(9, 0.5 * len(cells)), 4.5))
+    labels = [f"{c.model} {c.backend}\n{c.precision} {c.width}x{c.height}" for c in cells]
     ax.boxplot([c.samples_ms for c in cells], showfliers=True)
     ax.set_xticks(range(1, len(cells) + 1), labels, fontsize=7, rotation=45, ha="right")
     ax.set_yscale("log")
@@ -225,8 +228,8 @@ def plots(cells: list[Cell], out: Path) -> None:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key in sorted({(c.backend, c.precision) for c in cells}):
-        row = [c for c in cells if (c.backend, c.precision) == key]
+    for key in sorted({(c.model, c.backend, c.precision) for c in cells}):
+        row = [c for c in cells if (c.model, c.backend, c.precision) == key]
         ax.plot([c.width * c.height / 1e6 for c in row], [c.fps for c in row], marker="o", label=" ".join(key))
     ax.set_xlabel("megapixels per frame")
     ax.set_ylabel("frames per second")
