@@ -46,7 +46,8 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epfl-rgbnir"))
     ap.add_argument("--half", action="store_true", help="store weights as float16 (keeps files under 20 MB)")
     ap.add_argument("--summary", default="")
-    ap.add_argument("--previous", help="run folder of an earlier stage this run was fine-tuned from (--init-from)")
+    ap.add_argument("--previous", nargs="+", default=[],
+                    help="run folders of the earlier stages this run was fine-tuned from (--init-from), first stage first")
     args = ap.parse_args()
 
     weights = zoo.WEIGHTS_DIR / f"{args.name}.pt"
@@ -55,10 +56,10 @@ def main() -> None:
     card.provenance.pop("config", None)
     card.provenance["config"] = json.loads((run_dir / "config.json").read_text())
     card.provenance["nircolor"] = __version__
-    if args.previous:
-        prev = Path(args.previous)
-        card.provenance["previous_stage"] = {"config": json.loads((prev / "config.json").read_text()),
-                                             "metrics": [json.loads(x) for x in (prev / "metrics.jsonl").read_text().splitlines()]}
+    card.provenance.pop("previous_stage", None)
+    card.provenance["previous_stages"] = [{"config": json.loads((Path(prev) / "config.json").read_text()),
+                                           "metrics": [json.loads(x) for x in (Path(prev) / "metrics.jsonl").read_text().splitlines()]}
+                                          for prev in args.previous]
     card.metrics = {}
     checkpoint.save(weights, net, card, half=args.half)
 
@@ -81,11 +82,11 @@ def main() -> None:
         f"| {label} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['angular_error']:.2f} | {m['cosine']:.4f} | {m['l1']:.4f} |"
         for label, m in (("NIR as grey (baseline)", report.baseline_mean), (args.name, report.mean))
     )
-    def command(c: dict, out: str) -> str:
+    def command(c: dict) -> str:
         extra = f" --edge-weight {c['edge_weight']}" if c["objective"] == "snet" else ""
         extra += f" --ssim-weight {c['ssim_weight']}" if c.get("ssim_weight") else ""
         extra += f" --init-from {c['init_from']}" if c.get("init_from") else ""
-        return (f"nircolor train --data ../shared/data/epfl-rgbnir --out {out} --arch {c['arch']} --options '{json.dumps(c['options'])}' "
+        return (f"nircolor train --data ../shared/data/epfl-rgbnir --out {c['out']} --arch {c['arch']} --options '{json.dumps(c['options'])}' "
                 f"--objective {c['objective']}{extra} --val-split models/splits/epfl-rgbnir-val.txt --crop {c['crop']} --batch {c['batch']} "
                 f"--lr {c['lr']} --betas {c['betas'][0]} {c['betas'][1]} --steps {c['steps']} --steps-per-epoch {c['steps_per_epoch']} "
                 f"--threads {c['threads']} --seed {c['seed']}")
@@ -96,12 +97,17 @@ def main() -> None:
         return text + (f" + {c['ssim_weight']} x (1 - SSIM)" if c.get("ssim_weight") else "")
 
     stages = ""
-    prev = p.get("previous_stage")
-    if prev:
+    for i, prev in enumerate(p["previous_stages"], 1):
         pc, last = prev["config"], prev["metrics"][-1]
-        stages = (f"- Stage 1: {objective(pc)}, {last['step']} steps from scratch (of {pc['steps']} scheduled; stopped there), lr {pc['lr']}, {last['seconds'] / 60:.0f} minutes; "
-                  f"validation then {last['val_psnr']:.2f} dB / SSIM {last['val_ssim']:.4f}. `{command(pc, 'runs/stage1')}`\n"
-                  f"- Stage 2 (below) starts from stage 1's weights.\n")
+        start = f"from stage {i - 1}'s weights" if i > 1 else "from scratch"
+        stopped = f" (of {pc['steps']} scheduled; stopped there)" if last["step"] < pc["steps"] else ""
+        best = max(prev["metrics"], key=lambda m: m["val_psnr"])
+        stages += (f"- Stage {i}: {objective(pc)}, {last['step']} steps {start}{stopped}, lr {pc['lr']}, {last['seconds'] / 60:.0f} minutes; "
+                   f"best validation {best['val_psnr']:.2f} dB / SSIM {best['val_ssim']:.4f} at step {best['step']}. `{command(pc)}`\n")
+    if stages:
+        stages += f"- Stage {len(p['previous_stages']) + 1} (below) starts from stage {len(p['previous_stages'])}'s weights (`{cfg['init_from']}`).\n"
+    card_command = (f"python benchmarks/model_card.py {cfg['out']}/best.pt {args.name}" + (" --half" if args.half else "")
+                    + (" --previous " + " ".join(args.previous) if args.previous else ""))
     curve = "\n".join(f"| {h['step']} | {h['seconds'] / 60:.0f} | {h['val_psnr']:.2f} | {h['val_ssim']:.4f} |" for h in history)
     text = f"""# {args.name}
 
@@ -138,8 +144,8 @@ median {latency['median_ms']:.0f} ms, best {latency['min_ms']:.0f} ms over {late
 | --- | --- | --- | --- |
 {curve}
 
-Reproduce: `{command(cfg, 'runs/' + args.name)}`, then
-`python benchmarks/model_card.py runs/{args.name}/best.pt {args.name}{' --half' if args.half else ''}`.
+Reproduce: `{command(cfg)}`, then
+`{card_command}`.
 
 Credit: M. Brown and S. Süsstrunk, "Multi-spectral SIFT for scene category recognition", CVPR 2011.
 """
