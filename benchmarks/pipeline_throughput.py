@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--clip", default=str(SAMPLE_CLIP))
     ap.add_argument("--frames", type=int, default=300, help="frames per round (at most the looped clip's)")
     ap.add_argument("--output", default="video", choices=["video", "null"])
-    ap.add_argument("--batch", type=int, default=1, help="offline inference batch in the pipeline")
+    ap.add_argument("--batch", type=int, default=2, help="offline inference batch in the pipeline (transcode's default)")
     ap.add_argument("--rounds", type=int, default=5, help="alternating model-only / pipeline rounds")
     ap.add_argument("--loops", type=int, default=4, help="play the clip this many times in one file (the sample is 5 s)")
     args = ap.parse_args()

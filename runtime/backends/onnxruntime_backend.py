@@ -54,6 +54,9 @@ class OnnxRuntimeRunner(Runner):
         options = ort.SessionOptions()
         if self.threads:
             options.intra_op_num_threads = self.threads
+        # Idle worker threads sleep instead of spinning: in the pipeline, decoding and encoding
+        # share these cores, and spinning threads take the time those stages need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=[p for p, _ in providers], provider_options=[o for _, o in providers])
         self.io = meta["io"]
         self.input_name = self.session.get_inputs()[0].name
