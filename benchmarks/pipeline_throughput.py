@@ -5,7 +5,7 @@
 Model-only: the runner's infer() on an already padded frame, back to back. Pipeline: a real
 transcode of the bundled sample clip (decode, preprocess, infer, postprocess, H.264 encode) in
 the threaded offline pipeline. Prints both, their ratio, and per-stage latency; writes
-benchmarks/results/pipeline-throughput-<backend>.json.
+benchmarks/results/pipeline-throughput-<backend>-<output>-b<batch>.json.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from nircolor.runtime import backends, stats
-from nircolor.runtime.frames import pad_batch
+from nircolor.runtime.bench import BenchConfig, time_runner
 from nircolor.runtime.pipeline import Pipeline, PipelineConfig
 from nircolor.runtime.sinks import open_sink
 from nircolor.runtime.sources import SAMPLE_CLIP, VideoFileSource
@@ -37,15 +35,14 @@ def looped_clip(clip: str, loops: int, folder: str) -> str:
 
     out_path = str(Path(folder) / f"looped{Path(clip).suffix}")
     with av.open(out_path, "w") as out:
-        shift = 0
-        with av.open(clip) as src:
-            video = src.streams.video[0]
-            stream = out.add_stream_from_template(video)
+        stream, shift = None, 0
         for _ in range(loops):
             end = 0
             with av.open(clip) as src:
-                for packet in src.demux(src.streams.video[0]):
-                    if packet.dts is None:
+                video = src.streams.video[0]
+                stream = stream or out.add_stream_from_template(video)
+                for packet in src.demux(video):
+                    if packet.dts is None:  # the demuxer's flush packet
                         continue
                     end = max(end, packet.pts + (packet.duration or 0))
                     packet.pts += shift
@@ -56,24 +53,9 @@ def looped_clip(clip: str, loops: int, folder: str) -> str:
     return out_path
 
 
-def model_only(runner, args) -> tuple[float, list[float], np.ndarray]:
-    """Back-to-back infer() on an already padded frame of the clip: frames per second (median)."""
-    with VideoFileSource(args.clip) as source:
-        first = source.read().frame
-    batch, _ = pad_batch([first], runner.info.pad_multiple)
-    for _ in range(3):
-        runner.infer(batch)
-    times = []
-    for _ in range(args.frames):
-        start = time.perf_counter()
-        runner.infer(batch)
-        times.append(time.perf_counter() - start)
-    return 1.0 / statistics.median(times), times, first
-
-
-def pipeline(runner, args):
+def pipeline(runner, clip: str, args):
     """A real offline transcode of the clip through the threaded pipeline: frames per second."""
-    with VideoFileSource(args.clip) as source, tempfile.TemporaryDirectory() as tmp:
+    with VideoFileSource(clip) as source, tempfile.TemporaryDirectory() as tmp:
         sink = open_sink(str(Path(tmp) / "out.mp4") if args.output == "video" else "null://")
         sink.open(source.info, (source.info.width, source.info.height))
         start = time.perf_counter()
@@ -95,18 +77,19 @@ def main() -> None:
     ap.add_argument("--loops", type=int, default=4, help="play the clip this many times in one file (the sample is 5 s)")
     args = ap.parse_args()
 
-    workdir = tempfile.TemporaryDirectory()
-    args.source_clip = args.clip
-    if args.loops > 1:
-        args.clip = looped_clip(args.clip, args.loops, workdir.name)
+    with VideoFileSource(args.clip) as source:
+        first = source.read().frame
+    timing = BenchConfig(warmup=3, min_runs=args.frames, min_seconds=0.0, max_seconds=float("inf"))
     runner, why = backends.create(args.backend, args.model, device="cpu")
     # Model-only and pipeline runs alternate, and the figure is the median of the paired ratios:
     # on a shared 2-core machine either rate alone drifts by several percent between minutes.
     rounds = []
-    with runner:
+    with tempfile.TemporaryDirectory() as tmp, runner:
+        clip = looped_clip(args.clip, args.loops, tmp) if args.loops > 1 else args.clip
         for _ in range(args.rounds):
-            model_fps, times, first = model_only(runner, args)
-            pipeline_fps, result = pipeline(runner, args)
+            times = time_runner(runner, first, timing)
+            model_fps = 1000 / statistics.median(times)
+            pipeline_fps, result = pipeline(runner, clip, args)
             rounds.append({"model_fps": model_fps, "pipeline_fps": pipeline_fps, "ratio": pipeline_fps / model_fps})
     ratio = statistics.median(r["ratio"] for r in rounds)
     model_fps = statistics.median(r["model_fps"] for r in rounds)
@@ -123,7 +106,7 @@ def main() -> None:
     machine = {"processor": platform.processor() or platform.machine(), "python": platform.python_version()}
     (RESULTS / f"pipeline-throughput-{args.backend}-{args.output}-b{args.batch}.json").write_text(json.dumps(
         {"machine": machine, "config": vars(args), "frame_size": size, "model_fps": model_fps, "pipeline_fps": pipeline_fps,
-         "ratio": ratio, "rounds": rounds, "stages": result.stats, "model_ms": [1000 * t for t in times]}, indent=2) + "\n")
+         "ratio": ratio, "rounds": rounds, "stages": result.stats, "model_ms": times}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     policy = "offline" if args.command == "transcode" else args.policy
     outputs = [args.output_file] if args.command == "transcode" else (args.output or ["display://"])
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
-                 policy=policy, layout=args.layout, batch=args.batch or (2 if args.command == "transcode" else 1), codec=args.codec, max_frames=args.max_frames,
+                 policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
                  stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale)
     # A transcode that could not write every frame it read says so in its exit status too.
     return 3 if args.command == "transcode" and result.skipped else 0
@@ -80,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
     from nircolor.runtime.app import run
     from nircolor.runtime.sources import SAMPLE_CLIP
 
-    run(str(SAMPLE_CLIP), [args.out], model=args.model, backend=args.backend, layout="side-by-side", policy="offline", batch=2)
+    run(str(SAMPLE_CLIP), [args.out], model=args.model, backend=args.backend, layout="side-by-side", policy="offline")
     print(f"wrote {args.out}: the bundled NIR sample clip (EPFL RGB-NIR validation images) | colourised by {args.model}")
     return 0
 
@@ -104,8 +104,8 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--fp16", action="store_true", help="half precision (TensorRT, ONNX FP16 export, or torch on CUDA)")
     p.add_argument("--layout", default="color", choices=["color", "side-by-side"], help="colour only, or NIR | colour")
-    p.add_argument("--batch", type=int, help="frames per inference call, offline only (default: 2 for transcode, which lets "
-                   "decoding and encoding overlap inference better on a small CPU; 1 otherwise)")
+    p.add_argument("--batch", type=int, help="frames per inference call, offline only (default: 2 offline, which lets decoding "
+                   "and encoding overlap inference on a small CPU; 1 live)")
     p.add_argument("--codec", default="h264", choices=["h264", "hevc"], help="video file outputs")
     p.add_argument("--infer-scale", type=float, default=1.0,
                    help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame (e.g. 0.5)")

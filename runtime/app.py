@@ -25,8 +25,13 @@ def report(result: PipelineResult, stats_json: str | None, extra: dict | None = 
         Path(stats_json).write_text(json.dumps({**asdict(result), **(extra or {})}, indent=2) + "\n")
 
 
+# Offline runs infer two frames per call by default: on a small CPU that lets decoding and
+# encoding overlap inference (H.264 transcode at 93% of model-only speed against 88% with one).
+OFFLINE_BATCH = 2
+
+
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
-        fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int = 1, codec: str = "h264",
+        fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
         infer_scale: float = 1.0) -> PipelineResult:
     source = open_source(source_uri)
@@ -34,6 +39,8 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
     try:
         live = source.info.live if policy is None else policy == "live"
         upsampling = GuidedUpsampling(infer_scale) if infer_scale != 1.0 else None
+        if batch is None:
+            batch = 1 if live else OFFLINE_BATCH
         config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, upsampling=upsampling)
         runner, why = backends.create(backend, model, fp16=fp16, device=device)
         with runner:

@@ -7,11 +7,11 @@ Writes PREFIX.json, PREFIX.md and PREFIX-latency.png / PREFIX-throughput.png (ma
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,30 +154,30 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
     cells: list[Cell] = []
     pipelines = []
     skipped = []
-    for model in cfg.models:
-        for name in cfg.backends:
-            for precision in cfg.precisions:
-                runner, _ = backends.create(name, model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads)
-                try:
-                    runner.load()
-                except Exception as exc:  # a precision this backend/device lacks: say so, go on
-                    skipped.append(f"{model} {name} {precision}: {exc}")
-                    continue
-                with runner:
-                    gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
-                    peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
-                    for h, w in cfg.resolutions:
-                        frame = (rng.random((h, w)) * 255).astype(np.uint8)
-                        times = time_runner(runner, frame, cfg)
-                        p50 = statistics.median(times)
-                        gflop = model_gflop(model, h, w)
-                        cells.append(Cell(model, name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
-                                          float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times))
-                        print(f"{model} {name:12s} {precision} {w}x{h}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, "
-                              f"{cells[-1].fraction_of_peak:.1%} of peak")
-                    if precision == cfg.precisions[0]:
-                        for policy in ("offline", "live"):
-                            pipelines.append({"model": model, "backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
+    # FLOPs depend on the model and frame size only: count them once, not per backend and precision.
+    gflops = {(model, h, w): model_gflop(model, h, w) for model in cfg.models for h, w in cfg.resolutions}
+    for model, name, precision in itertools.product(cfg.models, cfg.backends, cfg.precisions):
+        runner, _ = backends.create(name, model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads)
+        try:
+            runner.load()
+        except Exception as exc:  # a precision this backend/device lacks: say so, go on
+            skipped.append(f"{model} {name} {precision}: {exc}")
+            continue
+        with runner:
+            gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
+            peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
+            for h, w in cfg.resolutions:
+                frame = (rng.random((h, w)) * 255).astype(np.uint8)
+                times = time_runner(runner, frame, cfg)
+                p50 = statistics.median(times)
+                gflop = gflops[model, h, w]
+                cells.append(Cell(model, name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
+                                  float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times))
+                print(f"{model} {name:12s} {precision} {w}x{h}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, "
+                      f"{cells[-1].fraction_of_peak:.1%} of peak")
+            if precision == cfg.precisions[0]:
+                for policy in ("offline", "live"):
+                    pipelines.append({"model": model, "backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
     report = {"machine": machine(), "config": asdict(cfg), "peaks": peaks, "cells": [asdict(c) for c in cells],
               "pipelines": pipelines, "skipped": skipped}
     out = Path(out_prefix)
