@@ -20,7 +20,7 @@ from nircolor.models.data import find_pairs, load_pair, read_split, split_pairs
 from nircolor.models.metrics import mean_metrics, psnr, ssim
 from nircolor.runtime import backends
 from nircolor.runtime.frames import crop_batch, pad_batch
-from nircolor.runtime.upsample import GuidedUpsampling
+from nircolor.models.upsample import GuidedUpsampling
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

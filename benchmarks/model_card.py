@@ -16,27 +16,31 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nircolor import __version__
 from nircolor.models import checkpoint, zoo
 from nircolor.models.evaluate import evaluate
+from nircolor.models.inference import colorize
 from nircolor.models.networks.blocks import count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT = ROOT / "models" / "splits" / "epfl-rgbnir-val.txt"
 
 
-def cpu_latency(net: torch.nn.Module, height: int = 480, width: int = 640, runs: int = 20) -> dict[str, float]:
-    x = torch.rand(1, 1, height, width)
+def cpu_latency(net: torch.nn.Module, infer_scale: float, height: int = 480, width: int = 640, runs: int = 20) -> dict[str, float]:
+    """uint8 frame in, uint8 RGB out at full size: with a scale below 1 this includes the
+    downscale and the NIR-guided upsampling, as the runtime does them."""
+    nir = (np.random.default_rng(0).random((height, width)) * 255).astype(np.uint8)
     times = []
-    with torch.inference_mode():
-        for i in range(runs + 3):
-            start = time.perf_counter()
-            net(x)
-            if i >= 3:  # warm-up excluded
-                times.append(time.perf_counter() - start)
-    return {"median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times), "runs": runs, "threads": torch.get_num_threads()}
+    for i in range(runs + 3):
+        start = time.perf_counter()
+        colorize(net, nir, infer_scale=infer_scale)
+        if i >= 3:  # warm-up excluded
+            times.append(time.perf_counter() - start)
+    return {"median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times), "runs": runs, "threads": torch.get_num_threads(),
+            "infer_scale": infer_scale}
 
 
 def main() -> None:
@@ -67,7 +71,7 @@ def main() -> None:
     report = evaluate(str(weights), args.data, split=SPLIT, grid_path=ROOT / "benchmarks" / "results" / f"grid-{args.name}.jpg")
     shipped, card = checkpoint.load(weights)
     torch.set_num_threads(2)
-    latency = cpu_latency(shipped)
+    latency = cpu_latency(shipped, card.infer_scale)
     card.metrics = {"split": str(SPLIT.relative_to(ROOT)), "resolution": "full", **report.mean, "baseline_nir_as_grey": report.baseline_mean, "cpu_latency_640x480": latency}
     checkpoint.save(weights, shipped, card, half=args.half)
 
@@ -86,6 +90,7 @@ def main() -> None:
         extra = f" --edge-weight {c['edge_weight']}" if c["objective"] == "snet" else ""
         extra += f" --ssim-weight {c['ssim_weight']}" if c.get("ssim_weight") else ""
         extra += f" --init-from {c['init_from']}" if c.get("init_from") else ""
+        extra += f" --data-scale {c['data_scale']}" if c.get("data_scale", 1.0) != 1.0 else ""
         return (f"nircolor train --data ../shared/data/epfl-rgbnir --out {c['out']} --arch {c['arch']} --options '{json.dumps(c['options'])}' "
                 f"--objective {c['objective']}{extra} --val-split models/splits/epfl-rgbnir-val.txt --crop {c['crop']} --batch {c['batch']} "
                 f"--lr {c['lr']} --betas {c['betas'][0]} {c['betas'][1]} --steps {c['steps']} --steps-per-epoch {c['steps_per_epoch']} "
@@ -108,6 +113,10 @@ def main() -> None:
         stages += f"- Stage {len(p['previous_stages']) + 1} (below) starts from stage {len(p['previous_stages'])}'s weights (`{cfg['init_from']}`).\n"
     card_command = (f"python benchmarks/model_card.py {cfg['out']}/best.pt {args.name}" + (" --half" if args.half else "")
                     + (" --previous " + " ".join(args.previous) if args.previous else ""))
+    scale = card.infer_scale
+    resolution = "full\n  resolution" if scale == 1.0 else (
+        f"{scale:g} x full size; the model runs on frames\n  scaled by {scale:g} and full resolution is restored by NIR-guided upsampling "
+        "(models/upsample.py), in evaluation and at run time alike")
     curve = "\n".join(f"| {h['step']} | {h['seconds'] / 60:.0f} | {h['val_psnr']:.2f} | {h['val_ssim']:.4f} |" for h in history)
     text = f"""# {args.name}
 
@@ -116,8 +125,7 @@ def main() -> None:
 - Architecture: `{card.architecture}` with options `{json.dumps(card.options)}`, {count_parameters(shipped) / 1e6:.2f} M parameters,
   padding multiple {card.pad_multiple}; weights stored as {'float16' if args.half else 'float32'} ({weights.stat().st_size / 2**20:.1f} MiB).
 - Input: one NIR channel in [0, 1] (uint8 / 255). Output: RGB in [-1, 1] (tanh); uint8 = (y + 1) * 127.5.
-- Data: EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011), {p['train_pairs']} training pairs at full
-  resolution; the {len(p['val_pairs'])} pairs of `models/splits/epfl-rgbnir-val.txt` held out.
+- Data: EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011), {p['train_pairs']} training pairs at {resolution}; the {len(p['val_pairs'])} pairs of `models/splits/epfl-rgbnir-val.txt` held out.
 {stages}- Training: {objective(cfg)}, {p['steps']} steps of batch {cfg['batch']} random {cfg['crop']}x{cfg['crop']} crops with
   horizontal flips, Adam lr {cfg['lr']} betas {cfg['betas']} with cosine decay to {cfg['lr_final_fraction']} x lr, seed {cfg['seed']},
   {p['train_seconds'] / 60:.0f} minutes on {cfg['threads']} CPU thread(s) of this project's 2-core machine (torch {p['torch']}).
@@ -135,7 +143,7 @@ PSNR gain over NIR-as-grey: {report.mean['psnr'] - report.baseline_mean['psnr']:
 
 ## Speed
 
-PyTorch {torch.__version__} on this CPU ({machine['processor']}, {latency['threads']} threads), one 640x480 frame:
+PyTorch {torch.__version__} on this CPU ({machine['processor']}, {latency['threads']} threads), one 640x480 uint8 frame to RGB{'' if scale == 1.0 else f' (network at {scale:g} x, guided upsampling included)'}:
 median {latency['median_ms']:.0f} ms, best {latency['min_ms']:.0f} ms over {latency['runs']} runs after warm-up.
 
 ## Training curve (validation on the fixed split)

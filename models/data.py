@@ -170,17 +170,32 @@ def tensor_to_rgb(t: torch.Tensor) -> np.ndarray:
     return ((t.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
+def _reflect_pad(img: np.ndarray, size: int) -> np.ndarray:
+    dy, dx = max(0, size - img.shape[0]), max(0, size - img.shape[1])
+    if not dy and not dx:
+        return img
+    return cv2.copyMakeBorder(img, dy // 2, dy - dy // 2, dx // 2, dx - dx // 2, cv2.BORDER_REFLECT_101)
+
+
+def _pad_to(pair: Pair, size: int) -> Pair:
+    return Pair(pair.paths, _reflect_pad(pair.nir, size), _reflect_pad(pair.rgb, size))
+
+
 class RandomCrops(torch.utils.data.IterableDataset):
     """Endless random crops with flips from in-memory pairs; yields (nir, rgb, edges)."""
 
     def __init__(self, pairs: list[Pair], crop: int, seed: int):
-        self.pairs = pairs
+        tiny = [p.paths.key for p in pairs if 2 * min(p.nir.shape) <= crop]
+        if tiny:
+            raise DatasetError(f"pairs not larger than half the {crop}px crop: {', '.join(tiny[:5])}; use a smaller --crop")
         self.crop = crop
         self.seed = seed
         self.edges = [edge_map(p.rgb) for p in pairs]  # once, at full resolution
-        small = [p.paths.key for p in pairs if min(p.nir.shape) < crop]
-        if small:
-            raise DatasetError(f"pairs smaller than the {crop}px crop: {', '.join(small[:5])}; use a smaller --crop")
+        # A side shorter than the crop (portrait pairs at a reduced --data-scale) is mirrored
+        # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene.
+        self.pairs = [_pad_to(p, crop) for p in pairs]
+        self.edges = [_reflect_pad(e, crop) for e in self.edges]
+        self.padded = [p.paths.key for p in pairs if min(p.nir.shape) < crop]
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()

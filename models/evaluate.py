@@ -82,7 +82,7 @@ def evaluate(
     for paths in tqdm(pairs, desc=f"eval {model}", unit="img", dynamic_ncols=True):
         pair = load_pair(paths)
         start = time.perf_counter()
-        pred = colorize(net, pair.nir, device)
+        pred = colorize(net, pair.nir, device, card.infer_scale)
         seconds += time.perf_counter() - start
         scores = all_metrics(pred, pair.rgb)
         baseline = all_metrics(nir_as_grey(pair.nir), pair.rgb)

@@ -7,11 +7,18 @@ import torch
 from torch import nn
 
 from .data import nir_to_tensor, tensor_to_rgb
+from .upsample import GuidedUpsampling
 
 
 @torch.inference_mode()
-def colorize(model: nn.Module, nir: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
-    """HxW uint8 NIR -> HxWx3 uint8 RGB at the same size (the network pads and crops)."""
+def colorize(model: nn.Module, nir: np.ndarray, device: str | torch.device = "cpu", infer_scale: float = 1.0) -> np.ndarray:
+    """HxW uint8 NIR -> HxWx3 uint8 RGB at the same size (the network pads and crops). With
+    `infer_scale` < 1 the network sees the frame at that fraction of its size and full
+    resolution is restored by NIR-guided upsampling, as the runtime does."""
     if nir.ndim != 2 or nir.dtype != np.uint8:
         raise ValueError(f"colorize needs an HxW uint8 NIR image, got shape {nir.shape} and type {nir.dtype}")
-    return tensor_to_rgb(model(nir_to_tensor(nir).to(device)))
+    if infer_scale == 1.0:
+        return tensor_to_rgb(model(nir_to_tensor(nir).to(device)))
+    up = GuidedUpsampling(infer_scale)
+    small = tensor_to_rgb(model(nir_to_tensor(up.downscale(nir)).to(device)))
+    return up.restore(small, nir)

@@ -50,7 +50,8 @@ class TrainConfig:
     edge_weight: float = 1.0
     ssim_weight: float = 0.0  # optional structural term added to any objective
     adv_lambda: float = 0.99
-    data_scale: float = 1.0  # resize pairs before cropping (1.0: full resolution)
+    data_scale: float = 1.0  # train at this fraction of full size; validation and use run the
+    # model at the same scale and restore full resolution by NIR-guided upsampling
     val_limit: int | None = None  # validate on the first N validation pairs only
     init_from: str | None = None  # start from this checkpoint's generator weights (fine-tuning)
     seed: int = 0
@@ -72,9 +73,10 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def validate(model: torch.nn.Module, pairs, device: str) -> dict[str, float]:
+def validate(model: torch.nn.Module, pairs, device: str, infer_scale: float = 1.0) -> dict[str, float]:
+    """Full-resolution figures, with the model run at `infer_scale` as it will be in use."""
     model.eval()
-    rows = [all_metrics(colorize(model, p.nir, device), p.rgb) for p in pairs]
+    rows = [all_metrics(colorize(model, p.nir, device, infer_scale), p.rgb) for p in pairs]
     model.train()
     return mean_metrics(rows)
 
@@ -99,9 +101,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     tqdm.write(f"loading {len(train_paths)} training and {len(val_paths)} validation pairs from {cfg.data}")
     train_pairs = load_pairs(train_paths, cfg.data_scale)
     val_pairs = load_pairs(val_paths[: cfg.val_limit] if cfg.val_limit else val_paths)
-    loader = torch.utils.data.DataLoader(
-        RandomCrops(train_pairs, cfg.crop, cfg.seed), batch_size=cfg.batch, num_workers=cfg.workers
-    )
+    crops = RandomCrops(train_pairs, cfg.crop, cfg.seed)
+    if crops.padded:
+        tqdm.write(f"{len(crops.padded)} pairs shorter than the {cfg.crop}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
+    loader = torch.utils.data.DataLoader(crops, batch_size=cfg.batch, num_workers=cfg.workers)
 
     device = torch.device(cfg.device)
     model = create(cfg.arch, **cfg.options)
@@ -174,14 +177,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         bar.set_postfix({k: f"{v:.4f}" for k, v in terms.parts.items()} | {"img/s": f"{step * cfg.batch / (time.perf_counter() - started):.1f}"}, refresh=False)
 
         if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
-            metrics = validate(model, val_pairs, device)
+            metrics = validate(model, val_pairs, device, cfg.data_scale)
             elapsed = time.perf_counter() - started
             record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             tqdm.write(f"step {step}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, AE {metrics['angular_error']:.2f} deg")
             card = checkpoint.ModelCard(
-                cfg.arch, dict(cfg.options), model.multiple,
+                cfg.arch, dict(cfg.options), model.multiple, infer_scale=cfg.data_scale,
                 provenance={**provenance, "steps": step, "train_seconds": round(elapsed, 1)},
                 metrics={"split": "validation", **metrics},
             )

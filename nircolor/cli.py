@@ -107,8 +107,9 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, help="frames per inference call, offline only (default: 2 offline, which lets decoding "
                    "and encoding overlap inference on a small CPU; 1 live)")
     p.add_argument("--codec", default="h264", choices=["h264", "hevc"], help="video file outputs")
-    p.add_argument("--infer-scale", type=float, default=1.0,
-                   help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame (e.g. 0.5)")
+    p.add_argument("--infer-scale", type=float,
+                   help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame "
+                        "(e.g. 0.5; default: the scale the model was trained at, from its metadata; 1 for full size)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--stats-json", help="write frame counts, skips and per-stage latency here")
     p.add_argument("--no-progress", action="store_true")

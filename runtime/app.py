@@ -13,7 +13,7 @@ from . import backends, stats
 from .pipeline import Pipeline, PipelineConfig, PipelineResult
 from .sinks import open_sink
 from .sources import VideoFileSource, open_source
-from .upsample import GuidedUpsampling
+from ..models.upsample import GuidedUpsampling
 
 
 def report(result: PipelineResult, stats_json: str | None, extra: dict | None = None) -> None:
@@ -33,18 +33,20 @@ OFFLINE_BATCH = 2
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
-        infer_scale: float = 1.0) -> PipelineResult:
+        infer_scale: float | None = None) -> PipelineResult:
     source = open_source(source_uri)
     source.open()
     try:
         live = source.info.live if policy is None else policy == "live"
-        upsampling = GuidedUpsampling(infer_scale) if infer_scale != 1.0 else None
         if batch is None:
             batch = 1 if live else OFFLINE_BATCH
-        config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, upsampling=upsampling)
         runner, why = backends.create(backend, model, fp16=fp16, device=device)
         with runner:
             info = runner.info
+            # A model trained on downscaled frames says so in its metadata; --infer-scale overrides.
+            scale = info.infer_scale if infer_scale is None else infer_scale
+            upsampling = GuidedUpsampling(scale) if scale != 1.0 else None
+            config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, upsampling=upsampling)
             print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision})")
             width = source.info.width * (2 if layout == "side-by-side" else 1)
             audio_from = source_uri if isinstance(source, VideoFileSource) and source.info.audio else None

@@ -26,7 +26,7 @@ from .frames import crop_batch, pad_batch, side_by_side
 from .sinks import Sink
 from .sources import Source, Status
 from .stats import Stats
-from .upsample import GuidedUpsampling
+from ..models.upsample import GuidedUpsampling
 
 LAYOUTS = ("color", "side-by-side")
 _END = object()

@@ -61,7 +61,8 @@ class OnnxRuntimeRunner(Runner):
         self.io = meta["io"]
         self.input_name = self.session.get_inputs()[0].name
         device = self.session.get_providers()[0]
-        return ModelInfo(path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(path)})
+        return ModelInfo(path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(path)},
+                         meta["infer_scale"])
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         if self.io == "uint8":

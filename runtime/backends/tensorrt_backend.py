@@ -31,7 +31,8 @@ class TensorRTRunner(Runner):
         self.runner = tensorrt.TensorRTRunner(path)
         header = self.runner.header
         return ModelInfo(path.stem, header.model["architecture"], header.model["pad_multiple"], header.precision,
-                         f"cuda (compute {header.compute_capability})", {"profile": header.profile})
+                         f"cuda (compute {header.compute_capability})", {"profile": header.profile},
+                         float(header.model.get("infer_scale", 1.0)))
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return np.clip(np.rint(self.runner(batch)), 0, 255).astype(np.uint8)

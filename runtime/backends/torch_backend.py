@@ -29,7 +29,8 @@ class TorchRunner(Runner):
         net, card = checkpoint.load(path)
         self.net = net.to(device).to(torch.float16 if self.fp16 else torch.float32)
         self.device = torch.device(device)
-        return ModelInfo(path.stem, card.architecture, card.pad_multiple, "fp16" if self.fp16 else "fp32", device, {"options": card.options})
+        return ModelInfo(path.stem, card.architecture, card.pad_multiple, "fp16" if self.fp16 else "fp32", device, {"options": card.options},
+                         card.infer_scale)
 
     @torch.inference_mode()
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:

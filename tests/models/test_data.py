@@ -104,6 +104,20 @@ def test_random_crops_shapes_ranges_and_registration(fixture_pairs):
         assert torch.allclose((rgb + 1) / 2, nir.expand(3, -1, -1), atol=1e-6)
 
 
-def test_crop_larger_than_images_is_refused(fixture_pairs):
-    with pytest.raises(DatasetError, match="smaller than the 512px crop"):
+def test_crop_more_than_twice_the_images_is_refused(fixture_pairs):
+    with pytest.raises(DatasetError, match="not larger than half the 512px crop"):
         RandomCrops(load_pairs(find_pairs(fixture_pairs)), crop=512, seed=0)
+
+
+def test_pairs_shorter_than_the_crop_are_mirrored_and_stay_registered(fixture_pairs):
+    pairs = load_pairs(find_pairs(fixture_pairs))
+    for p in pairs:
+        p.rgb = np.repeat(p.nir[:, :, None], 3, axis=2)
+    crop = min(p.nir.shape[0] for p in pairs) + 10
+    dataset = RandomCrops(pairs, crop=crop, seed=2)
+    assert dataset.padded  # at least the shortest pair was mirrored out
+    crops = iter(dataset)
+    for _ in range(8):
+        nir, rgb, _ = next(crops)
+        assert nir.shape == (1, crop, crop)
+        assert torch.allclose((rgb + 1) / 2, nir.expand(3, -1, -1), atol=1e-6)
