@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import checkpoint
@@ -54,6 +55,7 @@ class TrainConfig:
     # model at the same scale and restore full resolution by NIR-guided upsampling
     val_limit: int | None = None  # validate on the first N validation pairs only
     init_from: str | None = None  # start from this checkpoint's generator weights (fine-tuning)
+    ema: float | None = None  # validate and keep an exponential moving average of the weights (e.g. 0.999)
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
@@ -114,6 +116,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             raise checkpoint.CheckpointError(f"{cfg.init_from} has options {start_card.options}, the run asks for {cfg.options}")
         model.load_state_dict(start.state_dict())
     model = model.to(device).train()
+    # The averaged copy (weights and BN statistics) is what gets validated and saved: on 150
+    # pairs single-step weights swing the validation PSNR by about 0.3 dB.
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     if cfg.objective == "snet":
         objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight).to(device)
     else:
@@ -129,6 +134,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     if resume and last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         objective.load_state_dict(state["objective"])
         opt.load_state_dict(state["opt"])
         if disc is not None:
@@ -172,12 +179,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         step += 1
         bar.update(1)
         bar.set_postfix({k: f"{v:.4f}" for k, v in terms.parts.items()} | {"img/s": f"{step * cfg.batch / (time.perf_counter() - started):.1f}"}, refresh=False)
 
         if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
-            metrics = validate(model, val_pairs, device, cfg.data_scale)
+            kept = model if averaged is None else averaged.module
+            metrics = validate(kept, val_pairs, device, cfg.data_scale)
             elapsed = time.perf_counter() - started
             record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
             with open(out / "metrics.jsonl", "a") as f:
@@ -190,11 +200,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             )
             if metrics["psnr"] > best_psnr:
                 best_psnr = metrics["psnr"]
-                checkpoint.save(best_path, model, card)
-            checkpoint.save(out / "latest_model.pt", model, card)
+                checkpoint.save(best_path, kept, card)
+            checkpoint.save(out / "latest_model.pt", kept, card)
             state = {"model": model.state_dict(), "objective": objective.state_dict(), "opt": opt.state_dict(), "step": step, "best_psnr": best_psnr, "elapsed": elapsed, "torch_rng": torch.get_rng_state()}
             if disc is not None:
                 state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
+            if averaged is not None:
+                state["averaged"] = averaged.state_dict()
             torch.save(state, last_path)
     bar.close()
     return best_path

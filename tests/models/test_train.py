@@ -117,3 +117,25 @@ def test_fine_tune_starts_from_a_checkpoint_and_refuses_another_architecture(tmp
     assert card.provenance["init_from"]["sha256"] == checkpoint.file_sha256(first / "best.pt")
     assert _train(fixture_pairs, tmp_path / "c", split_file, "--steps", "2", "--arch", "unet", "--init-from", str(first / "best.pt")) == 2
     assert "holds a 'snet' network, not 'unet'" in capsys.readouterr().err
+
+
+def test_ema_run_saves_the_averaged_weights_and_resumes(tmp_path, fixture_pairs, split_file):
+    out = tmp_path / "ema"
+    assert _train(fixture_pairs, out, split_file, "--steps", "2", "--ema", "0.5", "--lr", "0.01") == 0
+    state = torch.load(out / "last.pt", weights_only=False)
+    raw = state["model"]
+    averaged = {k.removeprefix("module."): v for k, v in state["averaged"].items() if k.startswith("module.")}
+    saved, _ = checkpoint.load(out / "latest_model.pt")
+    for name, value in saved.state_dict().items():
+        assert torch.equal(value, averaged[name]), name  # the averaged copy is what is saved
+    moved = [k for k, v in raw.items() if v.is_floating_point() and not torch.allclose(v, averaged[k])]
+    assert moved  # and it differs from the last step's weights
+    assert _train(fixture_pairs, out, split_file, "--steps", "4", "--ema", "0.5", "--resume", "--lr", "0.01") == 0
+
+
+def test_downscaled_training_validates_and_records_its_scale(tmp_path, fixture_pairs, split_file):
+    out = tmp_path / "half"
+    assert _train(fixture_pairs, out, split_file, "--steps", "2", "--data-scale", "0.5", "--crop", "40") == 0
+    _, card = checkpoint.load(out / "best.pt")
+    assert card.infer_scale == 0.5
+    assert card.metrics["psnr"] > 0
