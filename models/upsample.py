@@ -16,6 +16,11 @@ class GuidedUpsampling:
     radius: int = 8  # guided-filter window radius, in full-resolution pixels
     eps: float = 0.01  # regularisation, as a fraction of the full range, squared
 
+    @classmethod
+    def at(cls, scale: float) -> "GuidedUpsampling | None":
+        """The upsampling for a model run at `scale` (a model's `infer_scale`); None at full size."""
+        return None if scale == 1.0 else cls(scale)
+
     def __post_init__(self):
         if not 0 < self.scale < 1:
             raise ValueError(f"guided upsampling needs a scale between 0 and 1, got {self.scale}")

@@ -44,10 +44,10 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         with runner:
             info = runner.info
             # A model trained on downscaled frames says so in its metadata; --infer-scale overrides.
-            scale = info.infer_scale if infer_scale is None else infer_scale
-            upsampling = GuidedUpsampling(scale) if scale != 1.0 else None
+            upsampling = GuidedUpsampling.at(info.infer_scale if infer_scale is None else infer_scale)
             config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, upsampling=upsampling)
-            print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision})")
+            scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
+            print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}")
             width = source.info.width * (2 if layout == "side-by-side" else 1)
             audio_from = source_uri if isinstance(source, VideoFileSource) and source.info.audio else None
             sinks = [open_sink(uri, codec=codec, audio_from=audio_from) for uri in outputs]
