@@ -23,16 +23,18 @@ from nircolor import __version__
 from nircolor.models import checkpoint, zoo
 from nircolor.models.evaluate import evaluate
 from nircolor.models.inference import colorize
+from nircolor.models.upsample import working_scale
 from nircolor.models.networks.blocks import count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT = ROOT / "models" / "splits" / "epfl-rgbnir-val.txt"
 
 
-def cpu_latency(net: torch.nn.Module, infer_scale: float, height: int = 480, width: int = 640, runs: int = 20) -> dict[str, float]:
+def cpu_latency(net: torch.nn.Module, infer_size: int | None, height: int = 480, width: int = 640, runs: int = 20) -> dict[str, float]:
     """uint8 frame in, uint8 RGB out at full size: with a scale below 1 this includes the
     downscale and the NIR-guided upsampling, as the runtime does them."""
     nir = (np.random.default_rng(0).random((height, width)) * 255).astype(np.uint8)
+    infer_scale = working_scale(height, width, infer_size)
     times = []
     for i in range(runs + 3):
         start = time.perf_counter()
@@ -71,7 +73,7 @@ def main() -> None:
     report = evaluate(str(weights), args.data, split=SPLIT, grid_path=ROOT / "benchmarks" / "results" / f"grid-{args.name}.jpg")
     shipped, card = checkpoint.load(weights)
     torch.set_num_threads(2)
-    latency = cpu_latency(shipped, card.infer_scale)
+    latency = cpu_latency(shipped, card.infer_size)
     card.metrics = {"split": str(SPLIT.relative_to(ROOT)), "resolution": "full", **report.mean, "baseline_nir_as_grey": report.baseline_mean, "cpu_latency_640x480": latency}
     checkpoint.save(weights, shipped, card, half=args.half)
 
@@ -91,6 +93,8 @@ def main() -> None:
         extra += f" --ssim-weight {c['ssim_weight']}" if c.get("ssim_weight") else ""
         extra += f" --init-from {c['init_from']}" if c.get("init_from") else ""
         extra += f" --data-scale {c['data_scale']}" if c.get("data_scale", 1.0) != 1.0 else ""
+        extra += f" --infer-size {c['infer_size']}" if c.get("infer_size") else ""
+        extra += f" --ema {c['ema']}" if c.get("ema") else ""
         return (f"nircolor train --data ../shared/data/epfl-rgbnir --out {c['out']} --arch {c['arch']} --options '{json.dumps(c['options'])}' "
                 f"--objective {c['objective']}{extra} --val-split models/splits/epfl-rgbnir-val.txt --crop {c['crop']} --batch {c['batch']} "
                 f"--lr {c['lr']} --betas {c['betas'][0]} {c['betas'][1]} --steps {c['steps']} --steps-per-epoch {c['steps_per_epoch']} "
@@ -113,10 +117,10 @@ def main() -> None:
         stages += f"- Stage {len(p['previous_stages']) + 1} (below) starts from stage {len(p['previous_stages'])}'s weights (`{cfg['init_from']}`).\n"
     card_command = (f"python benchmarks/model_card.py {cfg['out']}/best.pt {args.name}" + (" --half" if args.half else "")
                     + (" --previous " + " ".join(args.previous) if args.previous else ""))
-    scale = card.infer_scale
-    resolution = "full\n  resolution" if scale == 1.0 else (
-        f"{scale:g} x full size; the model runs on frames\n  scaled by {scale:g} and full resolution is restored by NIR-guided upsampling "
-        "(models/upsample.py), in evaluation and at run time alike")
+    size = card.infer_size
+    resolution = "full\n  resolution" if not size else (
+        f"a long side of at most {size} px; the model sees any larger frame\n  downscaled to that size, and full resolution "
+        "is restored by NIR-guided upsampling (models/upsample.py), in evaluation and at run time alike")
     curve = "\n".join(f"| {h['step']} | {h['seconds'] / 60:.0f} | {h['val_psnr']:.2f} | {h['val_ssim']:.4f} |" for h in history)
     text = f"""# {args.name}
 
@@ -143,7 +147,7 @@ PSNR gain over NIR-as-grey: {report.mean['psnr'] - report.baseline_mean['psnr']:
 
 ## Speed
 
-PyTorch {torch.__version__} on this CPU ({machine['processor']}, {latency['threads']} threads), one 640x480 uint8 frame to RGB{'' if scale == 1.0 else f' (network at {scale:g} x, guided upsampling included)'}:
+PyTorch {torch.__version__} on this CPU ({machine['processor']}, {latency['threads']} threads), one 640x480 uint8 frame to RGB{'' if latency['infer_scale'] == 1.0 else f" (network at {latency['infer_scale']:g} x, guided upsampling included)"}:
 median {latency['median_ms']:.0f} ms, best {latency['min_ms']:.0f} ms over {latency['runs']} runs after warm-up.
 
 ## Training curve (validation on the fixed split)

@@ -64,7 +64,7 @@ def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str) 
         "architecture": card.architecture,
         "options": json.dumps(card.options),
         "pad_multiple": str(card.pad_multiple),
-        "infer_scale": repr(card.infer_scale),
+        "infer_size": str(card.infer_size or 0),
         "input_range": json.dumps(list(card.input_range)),
         "output_range": json.dumps(list(card.output_range)),
         "io": io,
@@ -155,5 +155,5 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     for key in ("options", "input_range", "output_range", "provenance"):
         decoded[key] = json.loads(props[key])
     decoded["pad_multiple"] = int(props["pad_multiple"])
-    decoded["infer_scale"] = float(props.get("infer_scale", 1.0))  # files exported before it was recorded
+    decoded["infer_size"] = int(props.get("infer_size", 0)) or None  # 0 or absent: any size as is
     return decoded

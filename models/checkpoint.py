@@ -33,9 +33,9 @@ class ModelCard:
     architecture: str
     options: dict[str, Any]
     pad_multiple: int
-    # The model was trained on frames at this fraction of their size: run it there and restore
-    # full resolution by NIR-guided upsampling (1.0: full resolution).
-    infer_scale: float = 1.0
+    # The model was trained on scenes with this long side in pixels: larger frames are run at
+    # that size and restored to full resolution by NIR-guided upsampling (None: any size as is).
+    infer_size: int | None = None
     input_range: tuple[float, float] = INPUT_RANGE
     output_range: tuple[float, float] = OUTPUT_RANGE
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -47,7 +47,7 @@ class ModelCard:
             "architecture": self.architecture,
             "options": dict(self.options),
             "pad_multiple": self.pad_multiple,
-            "infer_scale": self.infer_scale,
+            "infer_size": self.infer_size,
             "input_range": list(self.input_range),
             "output_range": list(self.output_range),
             "provenance": self.provenance,
@@ -88,7 +88,7 @@ def card_of(blob: dict[str, Any]) -> ModelCard:
         architecture=blob["architecture"],
         options=blob["options"],
         pad_multiple=blob["pad_multiple"],
-        infer_scale=float(blob.get("infer_scale", 1.0)),
+        infer_size=blob.get("infer_size"),
         input_range=tuple(blob["input_range"]),
         output_range=tuple(blob["output_range"]),
         provenance=blob.get("provenance", {}),

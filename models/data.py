@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import torch
 
+from .upsample import working_scale
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
@@ -103,13 +105,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def load_pair(paths: PairPaths, scale: float = 1.0) -> Pair:
+def load_pair(paths: PairPaths, scale: float = 1.0, max_side: int | None = None) -> Pair:
+    """Read a registered pair, resized by `scale`, or with `max_side` so its long side is at most that."""
     nir, rgb = read_nir(paths.nir), read_rgb(paths.rgb)
     if nir.shape[:2] != rgb.shape[:2]:
         raise DatasetError(
             f"{paths.nir} is {nir.shape[1]}x{nir.shape[0]} but {paths.rgb} is {rgb.shape[1]}x{rgb.shape[0]}; "
             "a pair must be registered at the same size"
         )
+    if max_side:
+        scale = working_scale(*nir.shape[:2], max_side)
     if scale != 1.0:
         size = (max(1, round(nir.shape[1] * scale)), max(1, round(nir.shape[0] * scale)))
         nir = cv2.resize(nir, size, interpolation=cv2.INTER_AREA)
@@ -117,8 +122,8 @@ def load_pair(paths: PairPaths, scale: float = 1.0) -> Pair:
     return Pair(paths, nir, rgb)
 
 
-def load_pairs(paths: list[PairPaths], scale: float = 1.0) -> list[Pair]:
-    return [load_pair(p, scale) for p in paths]
+def load_pairs(paths: list[PairPaths], scale: float = 1.0, max_side: int | None = None) -> list[Pair]:
+    return [load_pair(p, scale, max_side) for p in paths]
 
 
 def split_pairs(pairs: list[PairPaths], val_keys: set[str]) -> tuple[list[PairPaths], list[PairPaths]]:

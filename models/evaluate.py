@@ -20,6 +20,7 @@ from . import checkpoint, zoo
 from .data import find_pairs, load_pair, read_split, split_pairs
 from .inference import colorize
 from .metrics import METRIC_NAMES, all_metrics, mean_metrics, nir_as_grey
+from .upsample import working_scale
 
 
 @dataclass
@@ -82,7 +83,7 @@ def evaluate(
     for paths in tqdm(pairs, desc=f"eval {model}", unit="img", dynamic_ncols=True):
         pair = load_pair(paths)
         start = time.perf_counter()
-        pred = colorize(net, pair.nir, device, card.infer_scale)
+        pred = colorize(net, pair.nir, device, working_scale(*pair.nir.shape, card.infer_size))
         seconds += time.perf_counter() - start
         scores = all_metrics(pred, pair.rgb)
         baseline = all_metrics(nir_as_grey(pair.nir), pair.rgb)

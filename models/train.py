@@ -29,6 +29,7 @@ from .losses import L1Objective, SNetObjective, discriminator_loss, generator_ad
 from .metrics import all_metrics, mean_metrics
 from .networks import create
 from .networks.registry import LOSS_NETWORKS
+from .upsample import working_scale
 
 OBJECTIVES = ("snet", "l1", "l1+adv")
 
@@ -51,8 +52,10 @@ class TrainConfig:
     edge_weight: float = 1.0
     ssim_weight: float = 0.0  # optional structural term added to any objective
     adv_lambda: float = 0.99
-    data_scale: float = 1.0  # train at this fraction of full size; validation and use run the
-    # model at the same scale and restore full resolution by NIR-guided upsampling
+    data_scale: float = 1.0  # resize training pairs first (1.0: full resolution)
+    # Train on scenes with their long side at most this many pixels; validation and use then run
+    # the model at that size and restore full resolution by NIR-guided upsampling.
+    infer_size: int | None = None
     val_limit: int | None = None  # validate on the first N validation pairs only
     init_from: str | None = None  # start from this checkpoint's generator weights (fine-tuning)
     ema: float | None = None  # validate and keep an exponential moving average of the weights (e.g. 0.999)
@@ -75,10 +78,10 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def validate(model: torch.nn.Module, pairs, device: str, infer_scale: float = 1.0) -> dict[str, float]:
-    """Full-resolution figures, with the model run at `infer_scale` as it will be in use."""
+def validate(model: torch.nn.Module, pairs, device: str, infer_size: int | None = None) -> dict[str, float]:
+    """Full-resolution figures, with the model run at its working size as it will be in use."""
     model.eval()
-    rows = [all_metrics(colorize(model, p.nir, device, infer_scale), p.rgb) for p in pairs]
+    rows = [all_metrics(colorize(model, p.nir, device, working_scale(*p.nir.shape, infer_size)), p.rgb) for p in pairs]
     model.train()
     return mean_metrics(rows)
 
@@ -101,7 +104,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
     tqdm.write(f"loading {len(train_paths)} training and {len(val_paths)} validation pairs from {cfg.data}")
-    train_pairs = load_pairs(train_paths, cfg.data_scale)
+    if cfg.infer_size and cfg.data_scale != 1.0:
+        raise ValueError("--infer-size sets the training scale itself; leave --data-scale at 1")
+    train_pairs = load_pairs(train_paths, cfg.data_scale, cfg.infer_size)
     val_pairs = load_pairs(val_paths[: cfg.val_limit] if cfg.val_limit else val_paths)
     crops = RandomCrops(train_pairs, cfg.crop, cfg.seed)
     if crops.padded:
@@ -187,14 +192,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
         if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
             kept = model if averaged is None else averaged.module
-            metrics = validate(kept, val_pairs, device, cfg.data_scale)
+            metrics = validate(kept, val_pairs, device, cfg.infer_size)
             elapsed = time.perf_counter() - started
             record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             tqdm.write(f"step {step}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, AE {metrics['angular_error']:.2f} deg")
             card = checkpoint.ModelCard(
-                cfg.arch, dict(cfg.options), model.multiple, infer_scale=cfg.data_scale,
+                cfg.arch, dict(cfg.options), model.multiple, infer_size=cfg.infer_size,
                 provenance={**provenance, "steps": step, "train_seconds": round(elapsed, 1)},
                 metrics={"split": "validation", **metrics},
             )

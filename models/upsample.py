@@ -1,6 +1,10 @@
 """NIR-guided upsampling: run the model on a smaller frame, then restore full resolution with a
 guided filter (He et al., via OpenCV's ximgproc) whose guide is the full-resolution NIR frame,
-so a small, fast model keeps the NIR frame's sharp edges."""
+so a small, fast model keeps the NIR frame's sharp edges.
+
+A model trained on scenes of a given size (its `infer_size`, the long side in pixels) sees any
+larger frame downscaled to that size: its receptive field then spans the scene as in training,
+and its cost no longer grows with the camera's resolution."""
 
 from __future__ import annotations
 
@@ -8,6 +12,14 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+
+def working_scale(height: int, width: int, infer_size: int | None) -> float:
+    """The fraction of an HxW frame's size at which a model with working size `infer_size` sees
+    it: the long side down to `infer_size`, never up (1.0 for small frames or no working size)."""
+    if not infer_size or max(height, width) <= infer_size:
+        return 1.0
+    return infer_size / max(height, width)
 
 
 @dataclass(frozen=True)
@@ -18,7 +30,7 @@ class GuidedUpsampling:
 
     @classmethod
     def at(cls, scale: float) -> "GuidedUpsampling | None":
-        """The upsampling for a model run at `scale` (a model's `infer_scale`); None at full size."""
+        """The upsampling for a model run at `scale` of the frame size; None at full size."""
         return None if scale == 1.0 else cls(scale)
 
     def __post_init__(self):

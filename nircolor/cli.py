@@ -139,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--edge-weight", dest="edge_weight", type=float)
     t.add_argument("--ssim-weight", dest="ssim_weight", type=float, help="add weight * (1 - SSIM) to the objective (default 0)")
     t.add_argument("--adv-lambda", dest="adv_lambda", type=float, help="weight of L1 against the adversarial term (0.99)")
-    t.add_argument("--data-scale", dest="data_scale", type=float,
-                   help="train at this fraction of full size; the model then runs at that scale with NIR-guided upsampling (default 1)")
+    t.add_argument("--data-scale", dest="data_scale", type=float, help="resize training pairs by this factor first")
+    t.add_argument("--infer-size", dest="infer_size", type=int,
+                   help="train on scenes with their long side at most this many pixels; validation and use then run the model "
+                        "at that size and restore full resolution by NIR-guided upsampling (default: full size)")
     t.add_argument("--val-limit", dest="val_limit", type=int)
     t.add_argument("--init-from", dest="init_from", help="start from this checkpoint's weights (fine-tuning)")
     t.add_argument("--ema", type=float, help="validate and keep an exponential moving average of the weights with this decay (e.g. 0.999)")

@@ -21,7 +21,7 @@ import torch
 
 from nircolor import __version__
 from nircolor.models import checkpoint, zoo
-from nircolor.models.upsample import GuidedUpsampling
+from nircolor.models.upsample import GuidedUpsampling, working_scale
 
 from . import backends
 from .frames import pad_batch
@@ -138,7 +138,8 @@ def time_runner(runner, frame: np.ndarray, cfg: BenchConfig) -> list[float]:
 
 def pipeline_latency(runner, policy: str, frames: int) -> dict:
     with VideoFileSource(str(SAMPLE_CLIP)) as source:
-        config = PipelineConfig(policy=policy, max_frames=frames, overlay=False, upsampling=GuidedUpsampling.at(runner.info.infer_scale))
+        scale = working_scale(source.info.height, source.info.width, runner.info.infer_size)
+        config = PipelineConfig(policy=policy, max_frames=frames, overlay=False, upsampling=GuidedUpsampling.at(scale))
         result = Pipeline(source, runner, [NullSink()], config).run()
     stages = result.stats
     busy = sum(stages[s]["mean_ms"] for s in ("capture", "preprocess", "infer", "postprocess", "output"))
@@ -156,7 +157,7 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
     cells: list[Cell] = []
     pipelines = []
     skipped = []
-    scales = {}  # each model's infer_scale: the resolutions below are its network's input
+    sizes = {}  # each model's infer_size: the resolutions below are its network's input
     # FLOPs depend on the model and frame size only: count them once, not per backend and precision.
     gflops = {(model, h, w): model_gflop(model, h, w) for model in cfg.models for h, w in cfg.resolutions}
     for model, name, precision in itertools.product(cfg.models, cfg.backends, cfg.precisions):
@@ -167,7 +168,7 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
             skipped.append(f"{model} {name} {precision}: {exc}")
             continue
         with runner:
-            scales[model] = runner.info.infer_scale
+            sizes[model] = runner.info.infer_size
             gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
             peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
             for h, w in cfg.resolutions:
@@ -183,7 +184,7 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
                 for policy in ("offline", "live"):
                     pipelines.append({"model": model, "backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
     report = {"machine": machine(), "config": asdict(cfg), "peaks": peaks, "cells": [asdict(c) for c in cells],
-              "pipelines": pipelines, "skipped": skipped, "infer_scales": scales}
+              "pipelines": pipelines, "skipped": skipped, "infer_sizes": sizes}
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
@@ -203,11 +204,11 @@ def markdown(report: dict) -> str:
     for c in report["cells"]:
         lines.append(f"| {c['model']} | {c['backend']} | {c['precision']} | {c['device']} | {c['width']}x{c['height']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | "
                      f"{c['p99_ms']:.1f} | {c['max_ms']:.1f} | {c['fps']:.2f} | {c['gflop']:.1f} | {c['fraction_of_peak']:.1%} |")
-    for model, scale in report.get("infer_scales", {}).items():
-        if scale != 1.0:
-            lines += ["", f"Resolution is the network's input. {model} runs its network at {scale:g} x the frame size, so a "
-                      f"{round(640 * scale)}x{round(480 * scale)} row is the model's cost for a 640x480 frame, to which the "
-                      "pipeline adds NIR-guided upsampling (in the pipeline figures below)."]
+    for model, size in report.get("infer_sizes", {}).items():
+        if size:
+            lines += ["", f"Resolution is the network's input. {model} sees frames with their long side at most {size} px: "
+                      f"a larger frame costs the row of its downscaled size (1920x1080: {size}x{round(1080 * size / 1920)}) plus "
+                      "NIR-guided upsampling, so its cost stops growing with the camera's resolution."]
     for p in report["pipelines"]:
         e2e = p["stages"]["end_to_end"]
         share = ", ".join(f"{k} {v:.0%}" for k, v in p["share_of_busy_time"].items())

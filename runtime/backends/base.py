@@ -23,7 +23,7 @@ class ModelInfo:
     precision: str
     device: str
     extra: dict[str, Any] = field(default_factory=dict)
-    infer_scale: float = 1.0  # the frame scale the model was trained for (see models.upsample)
+    infer_size: int | None = None  # the scene size the model was trained at (see models.upsample)
 
 
 class Runner:

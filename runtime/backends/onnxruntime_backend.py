@@ -62,7 +62,7 @@ class OnnxRuntimeRunner(Runner):
         self.input_name = self.session.get_inputs()[0].name
         device = self.session.get_providers()[0]
         return ModelInfo(path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(path)},
-                         meta["infer_scale"])
+                         meta["infer_size"])
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         if self.io == "uint8":

@@ -32,7 +32,7 @@ class TensorRTRunner(Runner):
         header = self.runner.header
         return ModelInfo(path.stem, header.model["architecture"], header.model["pad_multiple"], header.precision,
                          f"cuda (compute {header.compute_capability})", {"profile": header.profile},
-                         float(header.model.get("infer_scale", 1.0)))
+                         header.model.get("infer_size"))
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return np.clip(np.rint(self.runner(batch)), 0, 255).astype(np.uint8)

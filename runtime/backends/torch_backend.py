@@ -30,7 +30,7 @@ class TorchRunner(Runner):
         self.net = net.to(device).to(torch.float16 if self.fp16 else torch.float32)
         self.device = torch.device(device)
         return ModelInfo(path.stem, card.architecture, card.pad_multiple, "fp16" if self.fp16 else "fp32", device, {"options": card.options},
-                         card.infer_scale)
+                         card.infer_size)
 
     @torch.inference_mode()
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ def test_metadata_and_checker(exported, model_path):
     _, card = checkpoint.load(model_path)
     assert meta["architecture"] == card.architecture and meta["options"] == card.options
     assert meta["pad_multiple"] == card.pad_multiple and meta["input_range"] == [0.0, 1.0]
-    assert meta["infer_scale"] == card.infer_scale
+    assert meta["infer_size"] == card.infer_size
     assert meta["output_range"] == [-1.0, 1.0] and meta["precision"] == "fp32" and meta["io"] == "float32"
     assert meta["source_sha256"] == checkpoint.file_sha256(model_path)
     assert meta["provenance"]["val_pairs"] == card.provenance["val_pairs"]

@@ -22,15 +22,15 @@ def test_round_trip_keeps_outputs_and_metadata(tmp_path):
     assert not loaded.training
 
 
-def test_infer_scale_round_trips_and_defaults_to_full_size(tmp_path):
+def test_infer_size_round_trips_and_defaults_to_any_size(tmp_path):
     net = create("snet", width=4).eval()
     card = _card(net)
-    card.infer_scale = 0.5
-    assert checkpoint.load(checkpoint.save(tmp_path / "half.pt", net, card))[1].infer_scale == 0.5
+    card.infer_size = 480
+    assert checkpoint.load(checkpoint.save(tmp_path / "small.pt", net, card))[1].infer_size == 480
     blob = checkpoint.read(checkpoint.save(tmp_path / "old.pt", net, _card(net)))
-    del blob["infer_scale"]  # as written before the field existed
+    del blob["infer_size"]  # as written before the field existed
     torch.save(blob, tmp_path / "old.pt")
-    assert checkpoint.load(tmp_path / "old.pt")[1].infer_scale == 1.0
+    assert checkpoint.load(tmp_path / "old.pt")[1].infer_size is None
 
 
 def test_half_storage_is_close_and_smaller(tmp_path):

@@ -133,9 +133,21 @@ def test_ema_run_saves_the_averaged_weights_and_resumes(tmp_path, fixture_pairs,
     assert _train(fixture_pairs, out, split_file, "--steps", "4", "--ema", "0.5", "--resume", "--lr", "0.01") == 0
 
 
-def test_downscaled_training_validates_and_records_its_scale(tmp_path, fixture_pairs, split_file):
-    out = tmp_path / "half"
-    assert _train(fixture_pairs, out, split_file, "--steps", "2", "--data-scale", "0.5", "--crop", "40") == 0
+def test_training_at_a_working_size_validates_there_and_records_it(tmp_path, fixture_pairs, split_file, monkeypatch):
+    from nircolor.models import train as train_module
+
+    scales = []
+    real = train_module.colorize
+    monkeypatch.setattr(train_module, "colorize", lambda *a: scales.append(a[3]) or real(*a))
+    out = tmp_path / "small"
+    assert _train(fixture_pairs, out, split_file, "--steps", "2", "--infer-size", "64", "--crop", "40") == 0
     _, card = checkpoint.load(out / "best.pt")
-    assert card.infer_scale == 0.5
-    assert card.metrics["psnr"] > 0
+    assert card.infer_size == 64 and card.metrics["psnr"] > 0
+    assert scales == [64 / 128]  # the 128-wide validation pair is seen at 64 px and restored
+
+
+def test_working_scale():
+    from nircolor.models.upsample import working_scale
+
+    assert working_scale(682, 1024, 512) == 0.5 and working_scale(1024, 682, 512) == 0.5
+    assert working_scale(320, 480, 512) == 1.0 and working_scale(1080, 1920, None) == 1.0

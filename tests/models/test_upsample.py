@@ -37,24 +37,21 @@ def test_transcode_with_guided_upsampling_keeps_full_size(tmp_path):
     assert cv2.imread(str(tmp_path / "png" / "000003.png")).shape == (64, 96, 3)
 
 
-def test_model_trained_downscaled_runs_at_its_scale_unless_told(tmp_path):
+def test_model_with_a_working_size_runs_there_unless_told(tmp_path):
     import json
 
     import torch
 
     from nircolor.models import checkpoint
-    from nircolor.models.inference import colorize
     from nircolor.models.networks import create
 
     from ..runtime.test_pipeline import make_clip
 
     torch.manual_seed(0)
     net = create("snet", width=4).eval()
-    card = checkpoint.ModelCard("snet", {"width": 4}, net.multiple, infer_scale=0.5)
-    model = checkpoint.save(tmp_path / "half.pt", net, card)
-    nir = (np.random.default_rng(0).random((64, 96)) * 255).astype(np.uint8)
-    assert colorize(net, nir, infer_scale=0.5).shape == (64, 96, 3)
-    clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    card = checkpoint.ModelCard("snet", {"width": 4}, net.multiple, infer_size=48)
+    model = checkpoint.save(tmp_path / "small.pt", net, card)
+    clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)  # 96x64 frames
     scales = {}
     for label, extra in (("metadata", []), ("override", ["--infer-scale", "1"])):
         stats = tmp_path / f"{label}.json"
@@ -62,4 +59,7 @@ def test_model_trained_downscaled_runs_at_its_scale_unless_told(tmp_path):
                      "--device", "cpu", "--stats-json", str(stats), "--no-progress", *extra]) == 0
         upsampling = json.loads(stats.read_text())["config"]["upsampling"]
         scales[label] = upsampling and upsampling["scale"]
+        import cv2
+
+        assert cv2.imread(str(tmp_path / label / "000002.png")).shape == (64, 96, 3)
     assert scales == {"metadata": 0.5, "override": None}
