@@ -2,7 +2,8 @@
 a fraction of it restored by bilinear resizing or by the NIR-guided filter, scored against the
 ground truth of the fixed validation split at full resolution, and timed on this machine.
 
-    python benchmarks/guided_upsampling.py --model default --scale 0.5
+    python benchmarks/guided_upsampling.py --model default              # at the model's working size
+    python benchmarks/guided_upsampling.py --model default --scale 0.5  # at a fixed fraction
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from nircolor.models.data import find_pairs, load_pair, read_split, split_pairs
 from nircolor.models.metrics import mean_metrics, psnr, ssim
+from nircolor.models.upsample import GuidedUpsampling, working_scale
 from nircolor.runtime import backends
 from nircolor.runtime.frames import crop_batch, pad_batch
-from nircolor.models.upsample import GuidedUpsampling
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -32,10 +32,10 @@ def main() -> None:
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epfl-rgbnir"))
     ap.add_argument("--split", default=str(ROOT / "models" / "splits" / "epfl-rgbnir-val.txt"))
-    ap.add_argument("--scale", type=float, default=0.5)
+    ap.add_argument("--scale", type=float,
+                    help="fraction of each frame's size (default: the model's working size, infer_size; 0.5 for a model without one)")
     args = ap.parse_args()
     _, pairs = split_pairs(find_pairs(args.data), read_split(args.split))
-    up = GuidedUpsampling(args.scale)
     runner, _ = backends.create(args.backend, args.model, device="cpu")
     rows = {"full": [], "bilinear": [], "guided": []}
     times = {"full": [], "bilinear": [], "guided": []}
@@ -49,6 +49,8 @@ def main() -> None:
         for p in pairs:
             pair = load_pair(p)
             nir, gt = pair.nir, pair.rgb
+            size = runner.info.infer_size
+            up = GuidedUpsampling(args.scale or (working_scale(*nir.shape, size) if size else 0.5))
             t = time.perf_counter()
             full = infer(nir)
             times["full"].append(time.perf_counter() - t)
@@ -63,14 +65,15 @@ def main() -> None:
             times["guided"].append(t_small + time.perf_counter() - t)
             for name, img in (("full", full), ("bilinear", bil), ("guided", guided)):
                 rows[name].append({"psnr": psnr(img, gt), "ssim": ssim(img, gt), "angular_error": 0.0, "cosine": 0.0, "l1": 0.0})
-    print(f"{args.model} via {args.backend}, {len(pairs)} validation pairs at full resolution, scale {args.scale}\n")
+        how = f"scale {args.scale}" if args.scale else (f"working size {size} px (long side)" if size else "scale 0.5")
+    print(f"{args.model} via {args.backend}, {len(pairs)} validation pairs at full resolution, {how}\n")
     print("| variant | PSNR dB | SSIM | median ms per frame |\n| --- | --- | --- | --- |")
     summary = {}
     for name in rows:
         m_ = mean_metrics(rows[name])
         ms = 1000 * statistics.median(times[name])
         summary[name] = {"psnr": m_["psnr"], "ssim": m_["ssim"], "median_ms": ms}
-        label = {"full": "model at full resolution", "bilinear": f"model at x{args.scale} + bilinear", "guided": f"model at x{args.scale} + NIR-guided filter"}[name]
+        label = {"full": "model at full resolution", "bilinear": f"model at {how} + bilinear", "guided": f"model at {how} + NIR-guided filter"}[name]
         print(f"| {label} | {m_['psnr']:.2f} | {m_['ssim']:.4f} | {ms:.0f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"guided-upsampling-{Path(args.model).stem}.json").write_text(json.dumps({"config": vars(args), "summary": summary}, indent=2) + "\n")
