@@ -64,6 +64,15 @@ class Cell:
     gflop: float
     fraction_of_peak: float
     samples_ms: list[float] = field(repr=False, default_factory=list)
+    # A model with a working size sees a larger frame downscaled: the network's input, and the
+    # NIR-guided upsampling back to the frame's size (p50; 0 when the frame is seen as it is).
+    network_height: int = 0
+    network_width: int = 0
+    upsample_ms: float = 0.0
+
+    @property
+    def frame_ms(self) -> float:
+        return self.p50_ms + self.upsample_ms
 
 
 def machine() -> dict:
@@ -124,6 +133,24 @@ def peak_gflops(device: str = "cpu", dtype=torch.float32, n: int = 2048, seconds
     return 2 * n**3 / best / 1e9
 
 
+def time_upsampling(height: int, width: int, scale: float, runs: int = 10) -> float:
+    """Median ms of restoring an HxW frame from the network's output at `scale` (0 at full size)."""
+    up = GuidedUpsampling.at(scale)
+    if up is None:
+        return 0.0
+    rng = np.random.default_rng(1)
+    nir = (rng.random((height, width)) * 255).astype(np.uint8)
+    small = up.downscale(nir)
+    rgb = (rng.random((*small.shape, 3)) * 255).astype(np.uint8)
+    times = []
+    for _ in range(runs + 1):
+        t = time.perf_counter()
+        up.downscale(nir)
+        up.restore(rgb, nir)
+        times.append(1000 * (time.perf_counter() - t))
+    return statistics.median(times[1:])
+
+
 def time_runner(runner, frame: np.ndarray, cfg: BenchConfig) -> list[float]:
     batch, _ = pad_batch([frame], runner.info.pad_multiple)
     for _ in range(cfg.warmup):
@@ -157,9 +184,15 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
     cells: list[Cell] = []
     pipelines = []
     skipped = []
-    sizes = {}  # each model's infer_size: the resolutions below are its network's input
-    # FLOPs depend on the model and frame size only: count them once, not per backend and precision.
-    gflops = {(model, h, w): model_gflop(model, h, w) for model in cfg.models for h, w in cfg.resolutions}
+    sizes = {model: checkpoint.load(zoo.resolve(model))[1].infer_size for model in cfg.models}
+    # What each frame size costs each model: the network's input (its working size) and the
+    # upsampling back; FLOPs depend on the model and that input only, so count them once.
+    inputs = {}
+    for model, (h, w) in itertools.product(cfg.models, cfg.resolutions):
+        scale = working_scale(h, w, sizes[model])
+        inputs[model, h, w] = (round(h * scale), round(w * scale), scale)
+    gflops = {(model, h, w): model_gflop(model, *inputs[model, h, w][:2]) for model, h, w in inputs}
+    upsample_ms = {(h, w, s): time_upsampling(h, w, s) for (_, h, w), (_, _, s) in inputs.items()}
     for model, name, precision in itertools.product(cfg.models, cfg.backends, cfg.precisions):
         runner, _ = backends.create(name, model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads)
         try:
@@ -168,22 +201,25 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
             skipped.append(f"{model} {name} {precision}: {exc}")
             continue
         with runner:
-            sizes[model] = runner.info.infer_size
             gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
             peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
             for h, w in cfg.resolutions:
-                frame = (rng.random((h, w)) * 255).astype(np.uint8)
+                nh, nw, scale = inputs[model, h, w]
+                frame = (rng.random((nh, nw)) * 255).astype(np.uint8)
                 times = time_runner(runner, frame, cfg)
                 p50 = statistics.median(times)
                 gflop = gflops[model, h, w]
-                cells.append(Cell(model, name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
-                                  float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times))
-                print(f"{model} {name:12s} {precision} {w}x{h}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, "
-                      f"{cells[-1].fraction_of_peak:.1%} of peak")
+                cell = Cell(model, name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
+                            float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times,
+                            nh, nw, upsample_ms[h, w, scale])
+                cells.append(cell)
+                seen = f" (network at {nw}x{nh}, + {cell.upsample_ms:.1f} ms upsampling)" if scale != 1.0 else ""
+                print(f"{model} {name:12s} {precision} {w}x{h}{seen}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, "
+                      f"{cell.fraction_of_peak:.1%} of peak")
             if precision == cfg.precisions[0]:
                 for policy in ("offline", "live"):
                     pipelines.append({"model": model, "backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
-    report = {"machine": machine(), "config": asdict(cfg), "peaks": peaks, "cells": [asdict(c) for c in cells],
+    report = {"machine": machine(), "config": asdict(cfg), "peaks": peaks, "cells": [asdict(c) | {"frame_ms": c.frame_ms} for c in cells],
               "pipelines": pipelines, "skipped": skipped, "infer_sizes": sizes}
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -199,16 +235,17 @@ def markdown(report: dict) -> str:
              f"Machine: {m['cpu']} ({m['cores']} cores), GPU {m['gpu'] or 'none'}; torch {m['torch']}, onnxruntime {m['onnxruntime']}, "
              f"TensorRT {m['tensorrt'] or 'not installed'}. Peak (matrix multiply): " +
              ", ".join(f"{k} {v:.0f}" for k, v in report["peaks"].items()) + " GFLOP/s.", "",
-             "| model | backend | precision | device | resolution | p50 ms | p95 ms | p99 ms | max ms | fps | GFLOP | of peak |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| model | backend | precision | device | frame | network input | p50 ms | p95 ms | p99 ms | max ms | fps | GFLOP | of peak "
+             "| + upsampling ms | frame ms |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in report["cells"]:
-        lines.append(f"| {c['model']} | {c['backend']} | {c['precision']} | {c['device']} | {c['width']}x{c['height']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | "
-                     f"{c['p99_ms']:.1f} | {c['max_ms']:.1f} | {c['fps']:.2f} | {c['gflop']:.1f} | {c['fraction_of_peak']:.1%} |")
+        lines.append(f"| {c['model']} | {c['backend']} | {c['precision']} | {c['device']} | {c['width']}x{c['height']} | "
+                     f"{c['network_width']}x{c['network_height']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | {c['p99_ms']:.1f} | {c['max_ms']:.1f} | "
+                     f"{c['fps']:.2f} | {c['gflop']:.1f} | {c['fraction_of_peak']:.1%} | {c['upsample_ms']:.1f} | {c['frame_ms']:.1f} |")
     for model, size in report.get("infer_sizes", {}).items():
         if size:
-            lines += ["", f"Resolution is the network's input. {model} sees frames with their long side at most {size} px: "
-                      f"a larger frame costs the row of its downscaled size (1920x1080: {size}x{round(1080 * size / 1920)}) plus "
-                      "NIR-guided upsampling, so its cost stops growing with the camera's resolution."]
+            lines += ["", f"{model} sees frames with their long side at most {size} px: p50 to max and fps are the network on "
+                      "the downscaled input; frame ms adds the NIR-guided upsampling back to the frame's size."]
     for p in report["pipelines"]:
         e2e = p["stages"]["end_to_end"]
         share = ", ".join(f"{k} {v:.0%}" for k, v in p["share_of_busy_time"].items())
@@ -240,9 +277,9 @@ def plots(cells: list[Cell], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in sorted({(c.model, c.backend, c.precision) for c in cells}):
         row = [c for c in cells if (c.model, c.backend, c.precision) == key]
-        ax.plot([c.width * c.height / 1e6 for c in row], [c.fps for c in row], marker="o", label=" ".join(key))
+        ax.plot([c.width * c.height / 1e6 for c in row], [1000 / c.frame_ms for c in row], marker="o", label=" ".join(key))
     ax.set_xlabel("megapixels per frame")
-    ax.set_ylabel("frames per second")
+    ax.set_ylabel("frames per second (with upsampling)")
     ax.set_yscale("log")
     ax.legend()
     ax.set_title("Throughput against resolution")

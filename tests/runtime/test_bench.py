@@ -27,3 +27,24 @@ def test_flops_match_the_published_snet_cost():
     # DESIGN.md: SNet-64 is about 74 GFLOP at 224x224; the default width-16 model 1/16 of that.
     full = model_gflop("default", 224, 224)
     assert 4.0 < full < 5.0
+
+
+def test_bench_runs_a_model_at_its_working_size(tmp_path, monkeypatch):
+    import torch
+
+    from nircolor.models import checkpoint
+    from nircolor.models.networks import create
+
+    monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    net = create("snet", width=4).eval()
+    model = checkpoint.save(tmp_path / "small.pt", net, checkpoint.ModelCard("snet", {"width": 4}, net.multiple, infer_size=48))
+    cfg = BenchConfig(models=(str(model),), backends=("torch",), precisions=("fp32",), resolutions=((64, 96), (32, 48)),
+                      device="cpu", warmup=1, min_runs=3, min_seconds=0.0, pipeline_frames=4)
+    report = run_bench(cfg, tmp_path / "b")
+    big, small = report["cells"]
+    assert (big["network_height"], big["network_width"]) == (32, 48) and big["upsample_ms"] > 0
+    assert big["frame_ms"] == big["p50_ms"] + big["upsample_ms"]
+    assert (small["network_height"], small["network_width"]) == (32, 48) and small["upsample_ms"] == 0
+    assert big["gflop"] == small["gflop"]  # the same network input costs the same
+    assert "long side at most 48 px" in (tmp_path / "b.md").read_text()
