@@ -110,6 +110,22 @@ def cache_path(cache_dir: str | Path, onnx_path: str | Path, wanted: EngineHeade
     return Path(cache_dir) / f"{Path(onnx_path).name.split('.')[0]}-{wanted.precision}-{wanted.cache_key()}.engine"
 
 
+# A model without a working size sees whole frames. Batches go up to 2, the runtime's offline
+# batch (live runs use 1); 1080p at batch 4 would not fit a small Jetson.
+FULL_FRAME_SHAPES = "1x240x320/1x480x640/2x1088x1920"
+
+
+def default_shapes(infer_size: int | None, pad_multiple: int) -> str:
+    """The optimisation profile for a model's inputs: up to its working size (any frame larger is
+    downscaled to it first), tuned for one 16:9 frame at that size, batches up to 4; whole frames
+    up to 1080p for a model without one."""
+    if not infer_size:
+        return FULL_FRAME_SHAPES
+    up = lambda v: -(-v // pad_multiple) * pad_multiple  # noqa: E731
+    side = up(infer_size)
+    return f"1x{pad_multiple}x{pad_multiple}/1x{up(round(infer_size * 9 / 16))}x{side}/4x{side}x{side}"
+
+
 def parse_shapes(text: str, pad_multiple: int) -> Profile:
     """'HxW/HxW/HxW' or 'NxHxW/...' (min/opt/max) -> Profile. Every H and W must be a multiple of
     the model's padding and min <= opt <= max."""

@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ..models.upsample import GuidedUpsampling, working_scale
 from . import check, engine_file
 from .engine_file import EngineFileError, EngineHeader, Profile
 from .onnx import read_metadata
 
-DEFAULT_SHAPES = "240x320/480x640/1088x1920"
 WORKSPACE_BYTES = 2 << 30
 # Layer kinds that overflow or lose too much in half precision; kept in FP32 in FP16 builds.
 FP32_LAYER_TYPES = ("NORMALIZATION", "REDUCE", "SOFTMAX")
@@ -166,20 +166,27 @@ def accuracy_guard(reference: check.Runner, candidate: check.Runner, frames: Seq
     return report
 
 
+def _at_working_size(nir, infer_size: int | None):
+    up = GuidedUpsampling.at(working_scale(*nir.shape, infer_size))
+    return up.downscale(nir) if up else nir
+
+
 def build_engine(
     onnx_path: str | Path,
     out: str | Path | None = None,
     fp16: bool = True,
-    shapes: str = DEFAULT_SHAPES,
+    shapes: str | None = None,
     cache_dir: str | Path = ".nircolor-cache",
     reference_onnx: str | Path | None = None,
     check_data: str | Path | None = None,
 ) -> BuildResult:
-    """Build (or reuse from the cache) an engine for this GPU. `reference_onnx` is the FP32
-    ONNX model the guard compares against (default: the model being built)."""
+    """Build (or reuse from the cache) an engine for this GPU. `shapes` defaults to the model's
+    working size (engine_file.default_shapes). `reference_onnx` is the FP32 ONNX model the guard
+    compares against (default: the model being built)."""
     trt = require_tensorrt()
     onnx_path = Path(onnx_path)
     meta = read_metadata(onnx_path)
+    shapes = shapes or engine_file.default_shapes(meta.get("infer_size"), meta["pad_multiple"])
     profile = engine_file.parse_shapes(shapes, meta["pad_multiple"])
     wanted = wanted_header(onnx_path, "fp16" if fp16 else "fp32", profile, trt.__version__, compute_capability())
     target = Path(out) if out is not None else engine_file.cache_path(cache_dir, onnx_path, wanted)
@@ -192,7 +199,9 @@ def build_engine(
     engine = _serialize(trt, onnx_path, wanted.precision, profile, Path(cache_dir) / f"timing-{wanted.compute_capability}-{trt.__version__}.cache")
     partial = target.with_name(target.name + ".unchecked")
     engine_file.write(partial, wanted, engine)
-    frames = [f for f in check.pad_frames(check.sample_frames(check_data), meta["pad_multiple"]) if profile.admits(f.shape)]
+    # The guard feeds sample frames as the runtime will: seen at the model's working size.
+    seen = [_at_working_size(nir, meta.get("infer_size")) for nir in check.sample_frames(check_data)]
+    frames = [f for f in check.pad_frames(seen, meta["pad_multiple"]) if profile.admits(f.shape)]
     if not frames:
         partial.unlink(missing_ok=True)
         raise EngineBuildError(f"no sample frame fits the profile {shapes}; widen --shapes or pass --check-data with frames inside it")

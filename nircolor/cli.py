@@ -176,13 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--check-data", help="folder of pairs whose NIR frames the parity check uses (default: shipped samples)")
     x.set_defaults(func=_export)
 
-    from nircolor.export.tensorrt import DEFAULT_SHAPES
-
     b = sub.add_parser("build", help="build a TensorRT engine from an exported ONNX model (NVIDIA GPU + tensorrt)")
     b.add_argument("--onnx", required=True, help="ONNX file written by 'nircolor export'")
     b.add_argument("--out", help="engine file (default: a file in --cache-dir keyed on model, TensorRT, GPU, precision, profile)")
     b.add_argument("--fp16", action="store_true", help="FP16 engine; normalisation layers stay FP32")
-    b.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"min/opt/max input sizes HxW or NxHxW, multiples of the model's padding (default {DEFAULT_SHAPES})")
+    b.add_argument("--shapes", help="min/opt/max input sizes HxW or NxHxW, multiples of the model's padding (default: up to the "
+                                    "model's working size, 1x16x16/1x272x480/4x480x480 for the default; 1x240x320/1x480x640/2x1088x1920 for a model without one)")
     b.add_argument("--cache-dir", default=".nircolor-cache", help="engine and timing cache folder")
     b.add_argument("--reference", help="FP32 ONNX model the accuracy guard compares with (default: --onnx)")
     b.add_argument("--check-data", help="folder of pairs for the accuracy guard (default: shipped samples)")

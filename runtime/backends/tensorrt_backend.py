@@ -26,7 +26,7 @@ class TensorRTRunner(Runner):
             path = Path(self.model)
         else:
             onnx_path = onnx_for(self.model, io="uint8")
-            result = tensorrt.build_engine(onnx_path, fp16=self.fp16, shapes=self.shapes or tensorrt.DEFAULT_SHAPES, cache_dir=cache_dir() / "engines")
+            result = tensorrt.build_engine(onnx_path, fp16=self.fp16, shapes=self.shapes, cache_dir=cache_dir() / "engines")
             path = result.path
         self.runner = tensorrt.TensorRTRunner(path)
         header = self.runner.header

@@ -157,3 +157,23 @@ def test_fp16_engine_build_passes_guard_and_is_cached(tmp_path):
     assert not first.cached and first.parity.psnr_min >= 40
     again = tensorrt.build_engine(onnx_path, fp16=True, shapes="64x64/352x512/704x1024", cache_dir=tmp_path / "cache")
     assert again.cached and again.path == first.path
+
+
+def test_default_profile_covers_the_working_size_only():
+    shapes = engine_file.default_shapes(480, 16)
+    assert shapes == "1x16x16/1x272x480/4x480x480"
+    profile = engine_file.parse_shapes(shapes, 16)
+    assert profile.admits((1, 1, 272, 480)) and profile.admits((1, 1, 480, 320))  # landscape and portrait
+    assert profile.admits((2, 1, 272, 480))  # the runtime's offline batch
+    assert not profile.admits((1, 1, 1088, 1920))
+    full = engine_file.parse_shapes(engine_file.default_shapes(None, 16), 16)
+    assert full.admits((2, 1, 1088, 1920)) and not full.admits((1, 1, 1088, 2048))
+
+
+def test_guard_frames_are_seen_at_the_working_size():
+    from nircolor.export.check import sample_frames
+
+    frames = [tensorrt._at_working_size(nir, 480) for nir in sample_frames()]
+    assert frames and all(max(f.shape) <= 480 for f in frames)
+    small = np.zeros((240, 320), np.uint8)
+    assert tensorrt._at_working_size(small, 480) is small
