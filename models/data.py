@@ -196,7 +196,7 @@ class RandomCrops(torch.utils.data.IterableDataset):
         self.crop = crop
         self.seed = seed
         self.edges = [edge_map(p.rgb) for p in pairs]  # once, at full resolution
-        # A side shorter than the crop (portrait pairs at a reduced --data-scale) is mirrored
+        # A side shorter than the crop (portrait pairs at a working size or --data-scale) is mirrored
         # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene.
         self.pairs = [_pad_to(p, crop) for p in pairs]
         self.edges = [_reflect_pad(e, crop) for e in self.edges]
