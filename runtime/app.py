@@ -38,6 +38,8 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
     source.open()
     try:
         live = source.info.live if policy is None else policy == "live"
+        if live and isinstance(source, VideoFileSource):
+            source.realtime = True  # a recording in live mode plays at its own rate, as a camera would
         if batch is None:
             batch = 1 if live else OFFLINE_BATCH
         runner, why = backends.create(backend, model, fp16=fp16, device=device)

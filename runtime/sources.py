@@ -102,12 +102,17 @@ class Source:
 
 
 class VideoFileSource(Source):
-    """A recorded video through PyAV; frames decoded to grey (16-bit kept, then scaled)."""
+    """A recorded video through PyAV; frames decoded to grey (16-bit kept, then scaled).
 
-    def __init__(self, path: str):
+    With `realtime`, reads are paced to the frames' timestamps, as a camera would deliver them:
+    a recording replayed in live mode then measures live latency and drops, not the decoder's speed."""
+
+    def __init__(self, path: str, realtime: bool = False):
         self.path = path
         self.info = SourceInfo(path, live=False)
+        self.realtime = realtime
         self._index = 0
+        self._clock: tuple[float, float] | None = None  # (wall time, pts) of the first frame
 
     def open(self) -> "VideoFileSource":
         if not Path(self.path).exists():
@@ -146,8 +151,18 @@ class VideoFileSource(Source):
         if frame is None:
             return Read(Status.SKIP, index=index, reason=problem)
         pts = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+        if self.realtime:
+            self._wait_for(pts if pts is not None else index / float(self.info.fps or 25))
         array = frame.to_ndarray(format="gray16le" if self._sixteen else "gray")
         return Read(Status.OK, to_nir(array), pts, index)
+
+    def _wait_for(self, pts: float) -> None:
+        if self._clock is None:
+            self._clock = (time.monotonic(), pts)
+        due = self._clock[0] + (pts - self._clock[1])
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
     def close(self) -> None:
         if getattr(self, "container", None) is not None:

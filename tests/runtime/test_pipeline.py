@@ -245,3 +245,25 @@ def test_display_without_a_gui_says_what_to_install():
         pytest.skip("this OpenCV has a GUI backend, so a window may open")
     with pytest.raises(SinkError, match="cannot open a window .*opencv-contrib-python"):
         open_sink("display://").open(SourceInfo("x", live=True), (64, 64))
+
+
+def test_realtime_file_source_is_paced_to_its_timestamps(tmp_path):
+    from nircolor.runtime.sources import Status, VideoFileSource
+
+    clip = make_clip(tmp_path / "c.mp4", frames=6, fps=Fraction(20), audio=False)
+    with VideoFileSource(str(clip), realtime=True) as paced:
+        start = time.monotonic()
+        reads = [paced.read() for _ in range(6)]
+        elapsed = time.monotonic() - start
+    assert all(r.status is Status.OK for r in reads)
+    assert elapsed >= 0.95 * (reads[-1].pts - reads[0].pts) > 0  # no faster than the clip's own rate
+
+
+def test_live_run_of_a_recording_plays_it_at_its_rate(tmp_path):
+    import json
+
+    clip = make_clip(tmp_path / "c.mp4", frames=8, fps=Fraction(20), audio=False)
+    assert main(["run", str(clip), "--output", "null://", "--policy", "live", "--backend", "torch", "--device", "cpu",
+                 "--stats-json", str(tmp_path / "s.json"), "--no-progress"]) == 0
+    stats = json.loads((tmp_path / "s.json").read_text())["stats"]
+    assert stats["capture"]["frames"] == 8 and stats["capture"]["fps"] < 30  # read as a 20-fps camera delivers it
