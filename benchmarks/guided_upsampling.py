@@ -55,13 +55,14 @@ def main() -> None:
             full = infer(nir)
             times["full"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            small = infer(up.downscale(nir))
+            nir_small = up.downscale(nir)
+            small = infer(nir_small)
             t_small = time.perf_counter() - t
             t = time.perf_counter()
             bil = cv2.resize(small, (nir.shape[1], nir.shape[0]), interpolation=cv2.INTER_LINEAR)
             times["bilinear"].append(t_small + time.perf_counter() - t)
             t = time.perf_counter()
-            guided = up.restore(small, nir)
+            guided = up.restore(small, nir, nir_small)
             times["guided"].append(t_small + time.perf_counter() - t)
             for name, img in (("full", full), ("bilinear", bil), ("guided", guided)):
                 rows[name].append({"psnr": psnr(img, gt), "ssim": ssim(img, gt), "angular_error": 0.0, "cosine": 0.0, "l1": 0.0})

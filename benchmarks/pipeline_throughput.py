@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nircolor.models.upsample import GuidedUpsampling, working_scale
+from nircolor.models.upsample import GuidedUpsampling
 from nircolor.runtime import backends, stats
 from nircolor.runtime.bench import BenchConfig, time_runner
 from nircolor.runtime.pipeline import Pipeline, PipelineConfig
@@ -60,8 +60,8 @@ def pipeline(runner, clip: str, args):
         sink = open_sink(str(Path(tmp) / "out.mp4") if args.output == "video" else "null://")
         sink.open(source.info, (source.info.width, source.info.height))
         start = time.perf_counter()
-        scale = working_scale(source.info.height, source.info.width, runner.info.infer_size)
-        config = PipelineConfig(policy="offline", max_frames=args.frames, batch=args.batch, upsampling=GuidedUpsampling.at(scale))
+        upsampling = GuidedUpsampling.for_frame(source.info.height, source.info.width, runner.info.infer_size)
+        config = PipelineConfig(policy="offline", max_frames=args.frames, batch=args.batch, upsampling=upsampling)
         result = Pipeline(source, runner, [sink], config).run()
         elapsed = time.perf_counter() - start
         sink.close()
@@ -91,7 +91,7 @@ def main() -> None:
         clip = looped_clip(args.clip, args.loops, tmp) if args.loops > 1 else args.clip
         # A model trained on downscaled frames sees them downscaled: that is its model-only cost,
         # and the pipeline adds the guided upsampling back to full size.
-        up = GuidedUpsampling.at(working_scale(*first.shape, runner.info.infer_size))
+        up = GuidedUpsampling.for_frame(*first.shape, runner.info.infer_size)
         network_input = up.downscale(first) if up else first
         for _ in range(args.rounds):
             times = time_runner(runner, network_input, timing)

@@ -121,9 +121,12 @@ def default_shapes(infer_size: int | None, pad_multiple: int) -> str:
     up to 1080p for a model without one."""
     if not infer_size:
         return FULL_FRAME_SHAPES
-    up = lambda v: -(-v // pad_multiple) * pad_multiple  # noqa: E731
-    side = up(infer_size)
-    return f"1x{pad_multiple}x{pad_multiple}/1x{up(round(infer_size * 9 / 16))}x{side}/4x{side}x{side}"
+    side = _round_up(infer_size, pad_multiple)
+    return f"1x{pad_multiple}x{pad_multiple}/1x{_round_up(round(infer_size * 9 / 16), pad_multiple)}x{side}/4x{side}x{side}"
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 def parse_shapes(text: str, pad_multiple: int) -> Profile:
@@ -144,8 +147,8 @@ def parse_shapes(text: str, pad_multiple: int) -> Profile:
             raise ValueError(f"shape {part!r} in {text!r} is not HxW or NxHxW with positive sizes")
         n, h, w = nums
         if h % pad_multiple or w % pad_multiple:
-            up = lambda v: -(-v // pad_multiple) * pad_multiple  # noqa: E731
-            raise ValueError(f"shape {part!r}: height and width must be multiples of the model's padding {pad_multiple}; use {up(h)}x{up(w)}")
+            raise ValueError(f"shape {part!r}: height and width must be multiples of the model's padding {pad_multiple}; "
+                             f"use {_round_up(h, pad_multiple)}x{_round_up(w, pad_multiple)}")
         dims.append((n, 1, h, w))
     lo, opt, hi = dims
     if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..models.upsample import GuidedUpsampling, working_scale
+from ..models.upsample import GuidedUpsampling
 from . import check, engine_file
 from .engine_file import EngineFileError, EngineHeader, Profile
 from .onnx import read_metadata
@@ -167,7 +167,7 @@ def accuracy_guard(reference: check.Runner, candidate: check.Runner, frames: Seq
 
 
 def _at_working_size(nir, infer_size: int | None):
-    up = GuidedUpsampling.at(working_scale(*nir.shape, infer_size))
+    up = GuidedUpsampling.for_frame(*nir.shape, infer_size)
     return up.downscale(nir) if up else nir
 
 

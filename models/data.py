@@ -195,11 +195,11 @@ class RandomCrops(torch.utils.data.IterableDataset):
             raise DatasetError(f"pairs not larger than half the {crop}px crop: {', '.join(tiny[:5])}; use a smaller --crop")
         self.crop = crop
         self.seed = seed
-        self.edges = [edge_map(p.rgb) for p in pairs]  # once, at full resolution
         # A side shorter than the crop (portrait pairs at a working size or --data-scale) is mirrored
-        # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene.
+        # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene. The
+        # edges are found once, on the unpadded RGB, so the mirror seam adds none.
         self.pairs = [_pad_to(p, crop) for p in pairs]
-        self.edges = [_reflect_pad(e, crop) for e in self.edges]
+        self.edges = [_reflect_pad(edge_map(p.rgb), crop) for p in pairs]
         self.padded = [p.paths.key for p in pairs if min(p.nir.shape) < crop]
 
     def __iter__(self):

@@ -20,5 +20,5 @@ def colorize(model: nn.Module, nir: np.ndarray, device: str | torch.device = "cp
     if infer_scale == 1.0:
         return tensor_to_rgb(model(nir_to_tensor(nir).to(device)))
     up = GuidedUpsampling(infer_scale)
-    small = tensor_to_rgb(model(nir_to_tensor(up.downscale(nir)).to(device)))
-    return up.restore(small, nir)
+    nir_small = up.downscale(nir)
+    return up.restore(tensor_to_rgb(model(nir_to_tensor(nir_small).to(device))), nir, nir_small)

@@ -35,19 +35,31 @@ class GuidedUpsampling:
         """The upsampling for a model run at `scale` of the frame size; None at full size."""
         return None if scale == 1.0 else cls(scale)
 
+    @classmethod
+    def for_frame(cls, height: int, width: int, infer_size: int | None) -> "GuidedUpsampling | None":
+        """The upsampling an HxW frame needs for a model with working size `infer_size`."""
+        return cls.at(working_scale(height, width, infer_size))
+
+    def small_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The network's input size for an HxW frame."""
+        return max(1, round(height * self.scale)), max(1, round(width * self.scale))
+
     def __post_init__(self):
         if not 0 < self.scale < 1:
             raise ValueError(f"guided upsampling needs a scale between 0 and 1, got {self.scale}")
 
     def downscale(self, nir: np.ndarray) -> np.ndarray:
-        h, w = nir.shape
-        size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
-        return cv2.resize(nir, size, interpolation=cv2.INTER_AREA)
+        h, w = self.small_shape(*nir.shape)
+        return cv2.resize(nir, (w, h), interpolation=cv2.INTER_AREA)
 
-    def restore(self, rgb_small: np.ndarray, nir: np.ndarray) -> np.ndarray:
-        """Low-resolution RGB + full-resolution NIR -> full-resolution RGB."""
+    def restore(self, rgb_small: np.ndarray, nir: np.ndarray, nir_small: np.ndarray | None = None) -> np.ndarray:
+        """Low-resolution RGB + full-resolution NIR -> full-resolution RGB. `nir_small` is the
+        network's input (`downscale(nir)`), the filter's low-resolution guide; pass it when you
+        have it so the frame is not downscaled twice."""
         h, w = nir.shape
-        guide = cv2.resize(nir, (rgb_small.shape[1], rgb_small.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        if nir_small is None:
+            nir_small = self.downscale(nir)
+        guide = nir_small.astype(np.float32) / 255
         colour = rgb_small.astype(np.float32) / 255
 
         def mean(x: np.ndarray) -> np.ndarray:

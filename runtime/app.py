@@ -13,7 +13,7 @@ from . import backends, stats
 from .pipeline import Pipeline, PipelineConfig, PipelineResult
 from .sinks import open_sink
 from .sources import VideoFileSource, open_source
-from ..models.upsample import GuidedUpsampling, working_scale
+from ..models.upsample import GuidedUpsampling
 
 
 def report(result: PipelineResult, stats_json: str | None, extra: dict | None = None) -> None:
@@ -46,8 +46,10 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         with runner:
             info = runner.info
             # A model trained on downscaled frames says so in its metadata; --infer-scale overrides.
-            scale = working_scale(source.info.height, source.info.width, info.infer_size) if infer_scale is None else infer_scale
-            upsampling = GuidedUpsampling.at(scale)
+            if infer_scale is None:
+                upsampling = GuidedUpsampling.for_frame(source.info.height, source.info.width, info.infer_size)
+            else:
+                upsampling = GuidedUpsampling.at(infer_scale)
             config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, upsampling=upsampling)
             scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
             print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}")

@@ -21,7 +21,7 @@ import torch
 
 from nircolor import __version__
 from nircolor.models import checkpoint, zoo
-from nircolor.models.upsample import GuidedUpsampling, working_scale
+from nircolor.models.upsample import GuidedUpsampling
 
 from . import backends
 from .frames import pad_batch
@@ -133,20 +133,18 @@ def peak_gflops(device: str = "cpu", dtype=torch.float32, n: int = 2048, seconds
     return 2 * n**3 / best / 1e9
 
 
-def time_upsampling(height: int, width: int, scale: float, runs: int = 10) -> float:
-    """Median ms of restoring an HxW frame from the network's output at `scale` (0 at full size)."""
-    up = GuidedUpsampling.at(scale)
+def time_upsampling(height: int, width: int, up: GuidedUpsampling | None, runs: int = 10) -> float:
+    """Median ms of downscaling an HxW frame for the network and restoring it from the network's
+    output, as the pipeline does (0 when the frame is seen as it is)."""
     if up is None:
         return 0.0
     rng = np.random.default_rng(1)
     nir = (rng.random((height, width)) * 255).astype(np.uint8)
-    small = up.downscale(nir)
-    rgb = (rng.random((*small.shape, 3)) * 255).astype(np.uint8)
+    rgb = (rng.random((*up.small_shape(height, width), 3)) * 255).astype(np.uint8)
     times = []
     for _ in range(runs + 1):
         t = time.perf_counter()
-        up.downscale(nir)
-        up.restore(rgb, nir)
+        up.restore(rgb, nir, up.downscale(nir))
         times.append(1000 * (time.perf_counter() - t))
     return statistics.median(times[1:])
 
@@ -166,8 +164,8 @@ def time_runner(runner, frame: np.ndarray, cfg: BenchConfig) -> list[float]:
 def pipeline_latency(runner, policy: str, frames: int) -> dict:
     # Live reads are paced to the clip's frame rate, as a camera delivers frames.
     with VideoFileSource(str(SAMPLE_CLIP), realtime=policy == "live") as source:
-        scale = working_scale(source.info.height, source.info.width, runner.info.infer_size)
-        config = PipelineConfig(policy=policy, max_frames=frames, overlay=False, upsampling=GuidedUpsampling.at(scale))
+        upsampling = GuidedUpsampling.for_frame(source.info.height, source.info.width, runner.info.infer_size)
+        config = PipelineConfig(policy=policy, max_frames=frames, overlay=False, upsampling=upsampling)
         result = Pipeline(source, runner, [NullSink()], config).run()
     stages = result.stats
     busy = sum(stages[s]["mean_ms"] for s in ("capture", "preprocess", "infer", "postprocess", "output"))
@@ -188,12 +186,10 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
     sizes = {model: checkpoint.load(zoo.resolve(model))[1].infer_size for model in cfg.models}
     # What each frame size costs each model: the network's input (its working size) and the
     # upsampling back; FLOPs depend on the model and that input only, so count them once.
-    inputs = {}
-    for model, (h, w) in itertools.product(cfg.models, cfg.resolutions):
-        scale = working_scale(h, w, sizes[model])
-        inputs[model, h, w] = (round(h * scale), round(w * scale), scale)
-    gflops = {(model, h, w): model_gflop(model, *inputs[model, h, w][:2]) for model, h, w in inputs}
-    upsample_ms = {(h, w, s): time_upsampling(h, w, s) for (_, h, w), (_, _, s) in inputs.items()}
+    ups = {(model, h, w): GuidedUpsampling.for_frame(h, w, sizes[model]) for model, (h, w) in itertools.product(cfg.models, cfg.resolutions)}
+    inputs = {(model, h, w): up.small_shape(h, w) if up else (h, w) for (model, h, w), up in ups.items()}
+    gflops = {key: model_gflop(key[0], *inputs[key]) for key in inputs}
+    upsample_ms = {key: time_upsampling(key[1], key[2], up) for key, up in ups.items()}
     for model, name, precision in itertools.product(cfg.models, cfg.backends, cfg.precisions):
         runner, _ = backends.create(name, model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads)
         try:
@@ -205,16 +201,16 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
             gpu_run = "cuda" in runner.info.device.lower() or "tensorrt" in runner.info.device.lower()
             peak = peaks.get(f"gpu_{precision}_gflops" if gpu_run else "cpu_fp32_gflops", peaks["cpu_fp32_gflops"])
             for h, w in cfg.resolutions:
-                nh, nw, scale = inputs[model, h, w]
+                nh, nw = inputs[model, h, w]
                 frame = (rng.random((nh, nw)) * 255).astype(np.uint8)
                 times = time_runner(runner, frame, cfg)
                 p50 = statistics.median(times)
                 gflop = gflops[model, h, w]
                 cell = Cell(model, name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
                             float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times,
-                            nh, nw, upsample_ms[h, w, scale])
+                            nh, nw, upsample_ms[model, h, w])
                 cells.append(cell)
-                seen = f" (network at {nw}x{nh}, + {cell.upsample_ms:.1f} ms upsampling)" if scale != 1.0 else ""
+                seen = f" (network at {nw}x{nh}, + {cell.upsample_ms:.1f} ms upsampling)" if ups[model, h, w] else ""
                 print(f"{model} {name:12s} {precision} {w}x{h}{seen}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, "
                       f"{cell.fraction_of_peak:.1%} of peak")
             if precision == cfg.precisions[0]:

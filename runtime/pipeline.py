@@ -212,9 +212,9 @@ class Pipeline:
                 t1 = time.perf_counter()
                 rgb = self.runner.infer(batch)
                 t2 = time.perf_counter()
-                for item, out in zip(items, crop_batch(rgb, padding)):
+                for item, nir_small, out in zip(items, nirs, crop_batch(rgb, padding)):
                     if up:
-                        out = up.restore(out, item.nir)
+                        out = up.restore(out, item.nir, nir_small)
                     item.rgb = side_by_side(item.nir, out) if self.config.layout == "side-by-side" else out
                 t3 = time.perf_counter()
                 n = len(items)
