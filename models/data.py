@@ -10,6 +10,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -148,6 +149,30 @@ def default_val_keys(pairs: list[PairPaths], fraction: float = 0.125) -> list[st
     return sorted(keys)
 
 
+CV_FOLDS = Path(__file__).parent / "splits" / "epfl-rgbnir-cv5.json"
+
+
+def cv_folds(path: str | Path = CV_FOLDS) -> list[list[str]]:
+    """The fixed scene-level folds (scripts/make_cv_folds.py): a list of key lists."""
+    import json
+
+    return json.loads(Path(path).read_text())["folds"]
+
+
+def scene_closure(keys: set[str], path: str | Path = CV_FOLDS) -> set[str]:
+    """`keys` plus every pair that shows the same place as one of them (the scene groups of
+    the fold file): what must stay out of training when `keys` are validated on."""
+    import json
+
+    if not keys or not Path(path).exists():
+        return set(keys)
+    closed = set(keys)
+    for group in json.loads(Path(path).read_text())["groups"]:
+        if closed & set(group):
+            closed |= set(group)
+    return closed
+
+
 def read_split(path: str | Path) -> set[str]:
     lines = Path(path).read_text().splitlines()
     return {ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")}
@@ -187,35 +212,97 @@ def _pad_to(pair: Pair, size: int) -> Pair:
 
 
 class RandomCrops(torch.utils.data.IterableDataset):
-    """Endless random crops with flips from in-memory pairs; yields (nir, rgb, edges)."""
+    """Endless random crops with flips from in-memory pairs; yields (nir, rgb, edges).
 
-    def __init__(self, pairs: list[Pair], crop: int, seed: int):
-        tiny = [p.paths.key for p in pairs if 2 * min(p.nir.shape) <= crop]
+    `extra` pairs are drawn for a fraction `extra_fraction` of the crops (so a large set of
+    small images does not crowd out the full-resolution scenes); `augment(nir, rng)`, if given,
+    degrades each NIR crop (the colour target is left as it is)."""
+
+    def __init__(self, pairs: list[Pair], crop: int, seed: int, extra: list[Pair] = (), extra_fraction: float = 0.0,
+                 augment: Callable[[np.ndarray, random.Random], np.ndarray] | None = None, edges: bool = True):
+        tiny = [p.paths.key for p in [*pairs, *extra] if 2 * min(p.nir.shape) <= crop]
         if tiny:
             raise DatasetError(f"pairs not larger than half the {crop}px crop: {', '.join(tiny[:5])}; use a smaller --crop")
+        if not 0 <= extra_fraction < 1 or (extra_fraction > 0 and not extra):
+            raise DatasetError(f"extra fraction {extra_fraction} needs extra pairs and a value in [0, 1)")
         self.crop = crop
         self.seed = seed
+        self.augment = augment
+        self.extra_fraction = extra_fraction if extra else 0.0
         # A side shorter than the crop (portrait pairs at a working size or --data-scale) is mirrored
         # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene. The
         # edges are found once, on the unpadded RGB, so the mirror seam adds none.
-        self.pairs = [_pad_to(p, crop) for p in pairs]
-        self.edges = [_reflect_pad(edge_map(p.rgb), crop) for p in pairs]
-        self.padded = [p.paths.key for p in pairs if min(p.nir.shape) < crop]
+        # Edge maps only for objectives that use them (SNet's EdgeNet): finding them costs seconds.
+        self.pools = [([_pad_to(p, crop) for p in group], [_reflect_pad(edge_map(p.rgb), crop) if edges else None for p in group])
+                      for group in (pairs, extra)]
+        self.padded = [p.paths.key for p in [*pairs, *extra] if min(p.nir.shape) < crop]
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = random.Random(self.seed + (info.id if info else 0))
         while True:
-            i = rng.randrange(len(self.pairs))
-            pair, edges = self.pairs[i], self.edges[i]
+            pool, edge_pool = self.pools[1 if rng.random() < self.extra_fraction else 0]
+            i = rng.randrange(len(pool))
+            pair, edges = pool[i], edge_pool[i]
             h, w = pair.nir.shape
             y, x = rng.randrange(h - self.crop + 1), rng.randrange(w - self.crop + 1)
             sl = (slice(y, y + self.crop), slice(x, x + self.crop))
-            nir, rgb, edg = pair.nir[sl], pair.rgb[sl], edges[sl]
+            nir, rgb = pair.nir[sl], pair.rgb[sl]
+            edg = edges[sl] if edges is not None else np.zeros((self.crop, self.crop, 0), np.float32)
             if rng.random() < 0.5:
                 nir, rgb, edg = nir[:, ::-1], rgb[:, ::-1], edg[:, ::-1]
+            nir = np.ascontiguousarray(nir)
+            if self.augment is not None:
+                nir = self.augment(nir, rng)
             yield (
-                nir_to_tensor(np.ascontiguousarray(nir))[0],
+                nir_to_tensor(nir)[0],
                 rgb_to_tensor(np.ascontiguousarray(rgb))[0],
                 torch.from_numpy(np.ascontiguousarray(edg)).permute(2, 0, 1),
             )
+
+
+# Pairs of the extra folder (../shared/data/epfl-extra) come with a manifest that names the
+# scene each one shows in the main folder's keys; a pair is held back when any of them is
+# validated on, so neighbouring shots of one place never straddle training and validation.
+EXTRA_MANIFEST = "manifest.json"
+
+
+def extra_scene_keys(record: dict) -> set[str]:
+    """The main-folder keys whose scene an extra pair shows or overlaps."""
+    keys = {record.get("epfl_id"), record.get("same_scene_as"), *record.get("also_overlaps", [])}
+    return {k for k in keys if k}
+
+
+def load_extra_pairs(root: str | Path, held_out: set[str], max_side: int | None = None) -> tuple[list[Pair], int]:
+    """The extra pairs whose scenes are not in `held_out`, at the working size. Whole frames
+    that were squeezed to 256x256 get their aspect ratio back (from the manifest's scale_x /
+    scale_y, else the dataset's usual 3:2), so objects keep the shapes they have at run time.
+    Returns the pairs and how many were held back."""
+    import json
+
+    root = Path(root)
+    manifest = root / EXTRA_MANIFEST
+    if not manifest.exists():
+        raise DatasetError(f"{manifest} does not exist; --extra-data needs a folder with a manifest.json that names each pair's scene")
+    by_name = {r["name"]: r for r in json.loads(manifest.read_text())}
+    pairs, skipped = [], 0
+    for paths in find_pairs(root):
+        record = by_name.get(paths.pair_id)
+        if record is None:
+            raise DatasetError(f"{paths.nir} is not in {manifest}; without its scene it cannot be kept out of validation")
+        if extra_scene_keys(record) & held_out:
+            skipped += 1
+            continue
+        pair = load_pair(paths)
+        if record.get("kind") == "epfl-frame-256":
+            match = record.get("match") or {}
+            aspect = match["scale_y"] / match["scale_x"] if match.get("scale_x") else 1.5
+            h = pair.nir.shape[0]
+            size = (round(h * aspect), h)
+            pair = Pair(paths, cv2.resize(pair.nir, size, interpolation=cv2.INTER_CUBIC), cv2.resize(pair.rgb, size, interpolation=cv2.INTER_CUBIC))
+        if max_side and max(pair.nir.shape) > max_side:
+            scale = max_side / max(pair.nir.shape)
+            size = (round(pair.nir.shape[1] * scale), round(pair.nir.shape[0] * scale))
+            pair = Pair(paths, cv2.resize(pair.nir, size, interpolation=cv2.INTER_AREA), cv2.resize(pair.rgb, size, interpolation=cv2.INTER_AREA))
+        pairs.append(pair)
+    return pairs, skipped

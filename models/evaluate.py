@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import checkpoint, zoo
-from .data import find_pairs, load_pair, read_split, split_pairs
+from .data import Pair, find_pairs, load_pair, read_split, split_pairs
 from .inference import colorize
 from .metrics import METRIC_NAMES, all_metrics, mean_metrics, nir_as_grey
 from .upsample import working_scale
@@ -39,6 +40,8 @@ class EvalReport:
             "images": len(self.rows),
             "mean": self.mean,
             "baseline_nir_as_grey": self.baseline_mean,
+            "tail": tail_figures(self.rows),
+            "per_category": per_category(self.rows),
             "seconds_per_image": self.seconds_per_image,
             "per_image": self.rows,
         }
@@ -48,7 +51,33 @@ class EvalReport:
         lines = [head]
         for label, m in (("NIR as grey (baseline)", self.baseline_mean), (self.model, self.mean)):
             lines.append(f"{label[:24]:24s}" + "".join(f"{m[n]:15.4f}" for n in METRIC_NAMES))
+        tail = tail_figures(self.rows)
+        lines.append(f"10th-percentile PSNR {tail['psnr_p10']:.2f} dB; {tail['below_grey']} of {len(self.rows)} images below "
+                     f"NIR-as-grey; worst: " + ", ".join(f"{w['pair']} {w['psnr']:.1f} dB" for w in tail["worst"][:3]))
         return "\n".join(lines)
+
+
+def tail_figures(rows: list[dict], worst: int = 5) -> dict:
+    """What a mean hides: the 10th-percentile PSNR, how many images score below NIR-as-grey,
+    and the worst images (with the grey baseline's PSNR beside each)."""
+    psnrs = np.array([r["psnr"] for r in rows])
+    ranked = sorted(rows, key=lambda r: r["psnr"])[:worst]
+    return {
+        "psnr_p10": float(np.percentile(psnrs, 10)),
+        "below_grey": int(sum(r["psnr"] < r["baseline"]["psnr"] for r in rows)),
+        "worst": [{"pair": r["pair"], "psnr": r["psnr"], "ssim": r["ssim"], "angular_error": r["angular_error"],
+                   "grey_psnr": r["baseline"]["psnr"]} for r in ranked],
+    }
+
+
+def per_category(rows: list[dict]) -> dict[str, dict]:
+    """Mean figures of each category (the part of a pair's key before the slash), for the
+    model and for NIR-as-grey."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["pair"].split("/")[0], []).append(r)
+    return {cat: {"images": len(rs), **mean_metrics(rs), "grey": mean_metrics([r["baseline"] for r in rs])}
+            for cat, rs in sorted(groups.items())}
 
 
 def comparison_grid(triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], width: int = 384) -> np.ndarray:
@@ -71,7 +100,12 @@ def evaluate(
     grid_path: str | Path | None = None,
     grid_images: int = 4,
     device: str = "cpu",
+    degrade: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    progress: bool = True,
 ) -> EvalReport:
+    """Score `model` on the pairs of `data` (only those in `split`, if given) at full
+    resolution. `degrade(nir, seed)` replaces each NIR image first (the robustness benchmark);
+    the grey baseline then shows the degraded NIR too."""
     ckpt_path = zoo.resolve(model)
     net, card = checkpoint.load(ckpt_path)
     net.to(device)
@@ -80,8 +114,10 @@ def evaluate(
     if split is not None:
         _, pairs = split_pairs(pairs, read_split(split))
     rows, baseline_rows, triples, seconds = [], [], [], 0.0
-    for paths in tqdm(pairs, desc=f"eval {model}", unit="img", dynamic_ncols=True):
+    for i, paths in enumerate(tqdm(pairs, desc=f"eval {model}", unit="img", dynamic_ncols=True, disable=not progress)):
         pair = load_pair(paths)
+        if degrade is not None:
+            pair = Pair(paths, degrade(pair.nir, i), pair.rgb)
         start = time.perf_counter()
         pred = colorize(net, pair.nir, device, working_scale(*pair.nir.shape, card.infer_size))
         seconds += time.perf_counter() - start

@@ -23,7 +23,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import checkpoint
-from .data import RandomCrops, default_val_keys, find_pairs, load_pairs, read_split, split_pairs
+from .augment import NightCamera
+from .data import RandomCrops, default_val_keys, find_pairs, load_extra_pairs, load_pairs, read_split, scene_closure, split_pairs
 from .inference import colorize
 from .losses import L1Objective, SNetObjective, discriminator_loss, generator_adversarial
 from .metrics import all_metrics, mean_metrics
@@ -32,6 +33,7 @@ from .networks.registry import LOSS_NETWORKS
 from .upsample import working_scale
 
 OBJECTIVES = ("snet", "l1", "l1+adv")
+NO_VALIDATION = "none"  # --val-split none: train on every pair, keep the last weights
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,12 @@ class TrainConfig:
     val_limit: int | None = None  # validate on the first N validation pairs only
     init_from: str | None = None  # start from this checkpoint's generator weights (fine-tuning)
     ema: float | None = None  # validate and keep an exponential moving average of the weights (e.g. 0.999)
+    pretrained: bool = False  # start the encoder from the ImageNet weights its package ships (effnet_unet)
+    freeze_stride: int = 0  # keep the pretrained encoder's layers up to this stride fixed (effnet_unet)
+    extra_data: str | None = None  # a folder of more pairs with a manifest naming each one's scene (epfl-extra)
+    extra_fraction: float = 0.25  # share of training crops drawn from --extra-data
+    augment: float = 0.0  # strength of the night-camera degradations of the NIR input (0: none, 1: full)
+    encoder_lr_scale: float = 1.0  # the pretrained encoder learns at this fraction of lr (effnet_unet)
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
@@ -98,8 +106,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     torch.manual_seed(cfg.seed)
 
     all_pairs = find_pairs(cfg.data)
-    val_keys = read_split(cfg.val_split) if cfg.val_split else set(default_val_keys(all_pairs))
+    if cfg.val_split == NO_VALIDATION:
+        val_keys: set[str] = set()
+    else:
+        val_keys = read_split(cfg.val_split) if cfg.val_split else set(default_val_keys(all_pairs))
     train_paths, val_paths = split_pairs(all_pairs, val_keys)
+    # Neighbouring shots of a validation scene stay out of training too.
+    held_out = scene_closure(val_keys)
+    leaked = [p for p in train_paths if p.key in held_out]
+    if leaked:
+        tqdm.write(f"{len(leaked)} training pairs show a validation scene and are left out: {', '.join(p.key for p in leaked[:6])}")
+        train_paths = [p for p in train_paths if p.key not in held_out]
     (out / "val_split.txt").write_text("".join(f"{p.key}\n" for p in val_paths))
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
@@ -108,13 +125,27 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         raise ValueError("--infer-size sets the training scale itself; leave --data-scale at 1")
     train_pairs = load_pairs(train_paths, cfg.data_scale, cfg.infer_size)
     val_pairs = load_pairs(val_paths[: cfg.val_limit] if cfg.val_limit else val_paths)
-    crops = RandomCrops(train_pairs, cfg.crop, cfg.seed)
+    extra: list = []
+    if cfg.extra_data:
+        extra, skipped = load_extra_pairs(cfg.extra_data, held_out, cfg.infer_size)
+        tqdm.write(f"{len(extra)} extra pairs from {cfg.extra_data} ({skipped} of validation scenes left out), {cfg.extra_fraction:.0%} of crops")
+    augment = NightCamera(cfg.augment) if cfg.augment > 0 else None
+    crops = RandomCrops(train_pairs, cfg.crop, cfg.seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet")
     if crops.padded:
         tqdm.write(f"{len(crops.padded)} pairs shorter than the {cfg.crop}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
     loader = torch.utils.data.DataLoader(crops, batch_size=cfg.batch, num_workers=cfg.workers)
 
     device = torch.device(cfg.device)
     model = create(cfg.arch, **cfg.options)
+    if cfg.pretrained:
+        if not hasattr(model, "load_pretrained"):
+            raise ValueError(f"architecture {cfg.arch!r} has no pretrained weights; drop --pretrained or use --arch effnet_unet")
+        model.load_pretrained()
+    if cfg.freeze_stride:
+        if not hasattr(model, "freeze_encoder"):
+            raise ValueError(f"architecture {cfg.arch!r} has no pretrained encoder to freeze; drop --freeze-stride")
+        frozen = model.freeze_encoder(cfg.freeze_stride)
+        tqdm.write(f"encoder layers up to stride {cfg.freeze_stride} frozen ({frozen / 1e6:.2f} M parameters)")
     if cfg.init_from:
         start, start_card = checkpoint.load(cfg.init_from, expect_architecture=cfg.arch)
         if start_card.options != cfg.options:
@@ -128,7 +159,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight).to(device)
     else:
         objective = L1Objective(cfg.ssim_weight).to(device)
-    opt = torch.optim.Adam(list(model.parameters()) + list(objective.parameters()), lr=cfg.lr, betas=cfg.betas)
+    encoder = set(map(id, model.encoder.parameters())) if hasattr(model, "encoder") else set()
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in encoder] + list(objective.parameters()), "scale": 1.0},
+              {"params": [p for p in model.parameters() if p.requires_grad and id(p) in encoder], "scale": cfg.encoder_lr_scale}]
+    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.betas)
     disc = opt_d = None
     if cfg.objective == "l1+adv":
         disc = LOSS_NETWORKS["patchgan"]().to(device).train()
@@ -153,6 +187,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     provenance = {
         "data": str(cfg.data),
         "train_pairs": len(train_paths),
+        "extra_pairs": len(extra),
         "val_pairs": [p.key for p in val_paths],
         "objective": cfg.objective,
         "init_from": None if not cfg.init_from else {"path": str(cfg.init_from), "sha256": checkpoint.file_sha256(cfg.init_from)},
@@ -167,7 +202,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     while step < cfg.steps:
         nir, rgb, edges = (t.to(device, non_blocking=True) for t in next(batches))
         for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, step)
+            g["lr"] = _lr_at(cfg, step) * g.get("scale", 1.0)
         pred = model(nir)
         terms = objective(pred, rgb, edges)
         loss = terms.total
@@ -192,6 +227,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
         if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
             kept = model if averaged is None else averaged.module
+            if not val_pairs:  # nothing held out: the last weights are the result
+                kept.train(False)
+                checkpoint.save(best_path, kept, checkpoint.ModelCard(
+                    cfg.arch, dict(cfg.options), model.multiple, infer_size=cfg.infer_size,
+                    provenance={**provenance, "steps": step, "train_seconds": round(time.perf_counter() - started, 1)}, metrics={}))
+                kept.train(True)
+                _save_state(last_path, model, averaged, objective, opt, disc, opt_d, step, best_psnr, time.perf_counter() - started)
+                continue
             metrics = validate(kept, val_pairs, device, cfg.infer_size)
             elapsed = time.perf_counter() - started
             record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
@@ -207,11 +250,19 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 best_psnr = metrics["psnr"]
                 checkpoint.save(best_path, kept, card)
             checkpoint.save(out / "latest_model.pt", kept, card)
-            state = {"model": model.state_dict(), "objective": objective.state_dict(), "opt": opt.state_dict(), "step": step, "best_psnr": best_psnr, "elapsed": elapsed, "torch_rng": torch.get_rng_state()}
-            if disc is not None:
-                state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
-            if averaged is not None:
-                state["averaged"] = averaged.state_dict()
-            torch.save(state, last_path)
+            _save_state(last_path, model, averaged, objective, opt, disc, opt_d, step, best_psnr, elapsed)
     bar.close()
     return best_path
+
+
+def _save_state(path: Path, model, averaged, objective, opt, disc, opt_d, step: int, best_psnr: float, elapsed: float) -> None:
+    """Full training state for --resume, written whole under a temporary name, then renamed."""
+    state = {"model": model.state_dict(), "objective": objective.state_dict(), "opt": opt.state_dict(), "step": step,
+             "best_psnr": best_psnr, "elapsed": elapsed, "torch_rng": torch.get_rng_state()}
+    if disc is not None:
+        state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
+    if averaged is not None:
+        state["averaged"] = averaged.state_dict()
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)

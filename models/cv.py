@@ -1,0 +1,128 @@
+"""`nircolor cv`: train and score one recipe on every fold of the scene-level split.
+
+Each fold's model is trained on the other four folds (and on the extra pairs whose scenes are
+not in the fold), keeps its last weights (no checkpoint is picked on the fold it is scored on),
+and is scored on its fold at full resolution. Every image of the data set is scored exactly once,
+by the one model that never saw its scene. The report gives the mean and spread over folds, the
+figures per category beside NIR-as-grey, the 10th-percentile PSNR, how many images fall below
+NIR-as-grey and the worst images.
+
+A recipe is the `nircolor train` options; folds run as separate processes (`--parallel`), and
+a run folder that already holds a finished fold is not trained again (a killed run resumes).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import CV_FOLDS, cv_folds
+from .evaluate import evaluate, per_category, tail_figures
+from .metrics import METRIC_NAMES, mean_metrics
+
+SUMMARY = ("psnr", "ssim", "angular_error")
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    out: str
+    train_args: tuple[str, ...]  # `nircolor train` options of the recipe (no --out, --val-split)
+    data: str
+    folds_file: str = str(CV_FOLDS)
+    parallel: int = 1
+    only: tuple[int, ...] = ()  # train and score only these folds (default: all)
+
+
+def _fold_done(fold_dir: Path) -> bool:
+    return (fold_dir / "best.pt").exists() and (fold_dir / "done").exists()
+
+
+def train_fold(cfg: CVConfig, k: int, keys: list[str]) -> Path:
+    fold_dir = Path(cfg.out) / f"fold{k}"
+    if _fold_done(fold_dir):
+        return fold_dir
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    split = fold_dir / "fold_split.txt"
+    split.write_text(f"# fold {k} of {cfg.folds_file}\n" + "".join(f"{key}\n" for key in keys))
+    cmd = [sys.executable, "-m", "nircolor.cli", "train", "--data", cfg.data, "--out", str(fold_dir), "--val-split", str(split),
+           *cfg.train_args]
+    if (fold_dir / "last.pt").exists():
+        cmd.append("--resume")
+    with open(fold_dir / "train.log", "a") as log:
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise RuntimeError(f"training fold {k} failed (exit {code}); see {fold_dir / 'train.log'}")
+    (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+    return fold_dir
+
+
+def score_fold(cfg: CVConfig, k: int) -> dict:
+    fold_dir = Path(cfg.out) / f"fold{k}"
+    cached = fold_dir / "eval.json"
+    if cached.exists() and cached.stat().st_mtime >= (fold_dir / "best.pt").stat().st_mtime:
+        return json.loads(cached.read_text())
+    report = evaluate(str(fold_dir / "best.pt"), cfg.data, split=fold_dir / "fold_split.txt", json_path=cached, progress=False)
+    return report.to_dict() | {"seconds_per_image": report.seconds_per_image}
+
+
+def summarise(fold_reports: dict[int, dict], recipe: str) -> dict:
+    """The CV figures from each fold's evaluation JSON."""
+    rows = [r for k in sorted(fold_reports) for r in fold_reports[k]["per_image"]]
+    fold_means = {k: fold_reports[k]["mean"] for k in sorted(fold_reports)}
+    spread = {m: {"mean": float(np.mean([f[m] for f in fold_means.values()])), "std": float(np.std([f[m] for f in fold_means.values()])),
+                  "min": float(np.min([f[m] for f in fold_means.values()])), "max": float(np.max([f[m] for f in fold_means.values()]))}
+              for m in METRIC_NAMES}
+    return {
+        "recipe": recipe,
+        "folds": len(fold_reports),
+        "images": len(rows),
+        "fold_means": fold_means,
+        "over_folds": spread,
+        "all_images": mean_metrics(rows),
+        "grey_all_images": mean_metrics([r["baseline"] for r in rows]),
+        "per_category": per_category(rows),
+        "tail": tail_figures(rows),
+    }
+
+
+def markdown(summary: dict) -> str:
+    s = summary["over_folds"]
+    lines = [f"# CV: {summary['recipe']}", "",
+             f"{summary['folds']} folds, {summary['images']} images, each scored by the fold model that never saw its scene.", "",
+             "| figure | mean over folds | std | worst fold | best fold | NIR as grey |", "| --- | --- | --- | --- | --- | --- |"]
+    for m in SUMMARY:
+        worst, best = (s[m]["min"], s[m]["max"]) if m != "angular_error" else (s[m]["max"], s[m]["min"])
+        lines.append(f"| {m} | {s[m]['mean']:.3f} | {s[m]['std']:.3f} | {worst:.3f} | {best:.3f} | {summary['grey_all_images'][m]:.3f} |")
+    lines += ["", "| category | images | PSNR | grey PSNR | SSIM | grey SSIM | AE deg | grey AE |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for cat, c in summary["per_category"].items():
+        g = c["grey"]
+        lines.append(f"| {cat} | {c['images']} | {c['psnr']:.2f} | {g['psnr']:.2f} | {c['ssim']:.3f} | {g['ssim']:.3f} | "
+                     f"{c['angular_error']:.2f} | {g['angular_error']:.2f} |")
+    t = summary["tail"]
+    lines += ["", f"10th-percentile PSNR {t['psnr_p10']:.2f} dB; {t['below_grey']} of {summary['images']} images below NIR-as-grey.", "",
+              "| worst images | PSNR | grey PSNR | SSIM | AE deg |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {w['pair']} | {w['psnr']:.2f} | {w['grey_psnr']:.2f} | {w['ssim']:.3f} | {w['angular_error']:.2f} |" for w in t["worst"]]
+    return "\n".join(lines) + "\n"
+
+
+def run_cv(cfg: CVConfig, recipe: str) -> dict:
+    folds = cv_folds(cfg.folds_file)
+    chosen = list(cfg.only or range(len(folds)))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cv_config.json").write_text(json.dumps({"recipe": recipe, "train_args": list(cfg.train_args), "data": cfg.data,
+                                                    "folds_file": cfg.folds_file, "parallel": cfg.parallel, "folds": chosen}, indent=2) + "\n")
+    with ThreadPoolExecutor(max_workers=max(1, cfg.parallel)) as pool:
+        list(pool.map(lambda k: train_fold(cfg, k, folds[k]), chosen))
+    reports = {k: score_fold(cfg, k) for k in chosen}
+    summary = summarise(reports, recipe)
+    (out / "cv.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "cv.md").write_text(markdown(summary))
+    return summary

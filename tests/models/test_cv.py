@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from nircolor.cli import main
+from nircolor.models.evaluate import per_category, tail_figures
+
+TINY_RECIPE = ["--", "--arch", "snet", "--width", "4", "--objective", "l1", "--crop", "48", "--batch", "2", "--steps", "2",
+               "--steps-per-epoch", "2", "--threads", "1"]
+
+
+@pytest.fixture
+def folds_file(tmp_path):
+    path = tmp_path / "folds.json"
+    path.write_text(json.dumps({"folds": [["country/0006", "field/0008"], ["forest/0001"]], "groups": [], "links": []}))
+    return path
+
+
+def test_cv_scores_every_image_once_by_the_model_that_never_saw_it(tmp_path, fixture_pairs, folds_file, capsys):
+    out = tmp_path / "cv"
+    argv = ["cv", "--out", str(out), "--data", str(fixture_pairs), "--folds", str(folds_file), "--recipe", "tiny", *TINY_RECIPE]
+    assert main(argv) == 0
+    summary = json.loads((out / "cv.json").read_text())
+    assert summary["folds"] == 2 and summary["images"] == 3
+    for k, keys in enumerate((["country/0006", "field/0008"], ["forest/0001"])):
+        fold = json.loads((out / f"fold{k}" / "eval.json").read_text())
+        assert [r["pair"] for r in fold["per_image"]] == keys
+        config = json.loads((out / f"fold{k}" / "config.json").read_text())
+        assert config["steps"] == 2 and config["val_split"].endswith("fold_split.txt")
+    assert set(summary["per_category"]) == {"country", "field", "forest"}
+    assert {"psnr_p10", "below_grey", "worst"} <= set(summary["tail"])
+    assert {"mean", "std", "min", "max"} <= set(summary["over_folds"]["psnr"])
+    assert "| country | 1 |" in (out / "cv.md").read_text()
+    assert "10th-percentile PSNR" in capsys.readouterr().out
+
+    # A finished fold is not trained again.
+    stamp = (out / "fold0" / "best.pt").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert (out / "fold0" / "best.pt").stat().st_mtime_ns == stamp
+
+
+def test_cv_fold_models_never_train_on_their_fold(tmp_path, fixture_pairs, folds_file):
+    from nircolor.models import checkpoint
+
+    out = tmp_path / "cv"
+    assert main(["cv", "--out", str(out), "--data", str(fixture_pairs), "--folds", str(folds_file), "--only", "1", *TINY_RECIPE]) == 0
+    _, card = checkpoint.load(out / "fold1" / "best.pt")
+    assert card.provenance["val_pairs"] == ["forest/0001"] and card.provenance["train_pairs"] == 2
+    assert not (out / "fold0").exists()
+
+
+def test_cv_refuses_per_fold_options(tmp_path, capsys):
+    assert main(["cv", "--out", str(tmp_path), "--", "--val-split", "x.txt"]) == 2
+    assert "set per fold" in capsys.readouterr().err
+
+
+def test_tail_figures_and_categories():
+    rows = [{"pair": f"{'a' if i < 5 else 'b'}/{i:04d}", "psnr": float(10 + i), "ssim": 0.5, "angular_error": 5.0, "cosine": 0.9,
+             "l1": 0.1, "baseline": {"psnr": 12.5, "ssim": 0.4, "angular_error": 6.0, "cosine": 0.8, "l1": 0.2}} for i in range(10)]
+    tail = tail_figures(rows)
+    assert tail["below_grey"] == 3  # 10, 11 and 12 dB
+    assert tail["psnr_p10"] == pytest.approx(10.9)
+    assert [w["pair"] for w in tail["worst"][:2]] == ["a/0000", "a/0001"]
+    cats = per_category(rows)
+    assert cats["a"]["images"] == 5 and cats["a"]["psnr"] == pytest.approx(12.0) and cats["b"]["grey"]["psnr"] == 12.5

