@@ -50,27 +50,49 @@ class LossTerms:
 
 
 class SNetObjective(nn.Module):
-    def __init__(self, edgenet: nn.Module, edge_weight: float = 1.0, ssim_weight: float = 0.0):
+    def __init__(self, edgenet: nn.Module, edge_weight: float = 1.0, ssim_weight: float = 0.0, angular_weight: float = 0.0):
         super().__init__()
         self.edgenet = edgenet
         self.edge_weight = edge_weight
         self.ssim_weight = ssim_weight
+        self.angular_weight = angular_weight
 
     def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor) -> LossTerms:
         color = F.mse_loss(pred, rgb)
         edge = F.mse_loss(self.edgenet(pred - rgb), edges)
         terms = LossTerms(color + self.edge_weight * edge, {"color": color.item(), "edge": edge.item()})
-        return _add_ssim(terms, pred, rgb, self.ssim_weight)
+        return _add_angular(_add_ssim(terms, pred, rgb, self.ssim_weight), pred, rgb, self.angular_weight)
 
 
 class L1Objective(nn.Module):
-    def __init__(self, ssim_weight: float = 0.0):
+    def __init__(self, ssim_weight: float = 0.0, angular_weight: float = 0.0):
         super().__init__()
         self.ssim_weight = ssim_weight
+        self.angular_weight = angular_weight
 
     def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor) -> LossTerms:
         l1 = F.l1_loss(pred, rgb)
-        return _add_ssim(LossTerms(l1, {"l1": l1.item()}), pred, rgb, self.ssim_weight)
+        terms = _add_ssim(LossTerms(l1, {"l1": l1.item()}), pred, rgb, self.ssim_weight)
+        return _add_angular(terms, pred, rgb, self.angular_weight)
+
+
+def angular_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-pixel angle (radians) between the RGB vectors of NxCxHxW images in [-1, 1]: the
+    hue-and-saturation error that `metrics.angular_error` reports, blind to brightness. The
+    cosine is kept off 1 so the arccosine's gradient stays finite."""
+    p, t = (pred + 1) / 2 + 1e-3, (target + 1) / 2 + 1e-3
+    cos = F.cosine_similarity(p, t, dim=1).clamp(-1 + 1e-6, 1 - 1e-6)
+    return torch.acos(cos).mean()
+
+
+def _add_angular(terms: LossTerms, pred: torch.Tensor, rgb: torch.Tensor, weight: float) -> LossTerms:
+    """Optional colour-fidelity term weight * angular error: pixel losses are dominated by
+    brightness, so a right brightness with a wrong hue costs them little."""
+    if weight <= 0:
+        return terms
+    angle = angular_error(pred, rgb)
+    terms.parts["angle_deg"] = float(torch.rad2deg(angle).item())
+    return LossTerms(terms.total + weight * angle, terms.parts)
 
 
 def _add_ssim(terms: LossTerms, pred: torch.Tensor, rgb: torch.Tensor, weight: float) -> LossTerms:

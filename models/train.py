@@ -53,6 +53,7 @@ class TrainConfig:
     steps_per_epoch: int = 500
     edge_weight: float = 1.0
     ssim_weight: float = 0.0  # optional structural term added to any objective
+    angular_weight: float = 0.0  # optional colour term: weight * per-pixel angular error (radians)
     adv_lambda: float = 0.99
     data_scale: float = 1.0  # resize training pairs first (1.0: full resolution)
     # Train on scenes with their long side at most this many pixels; validation and use then run
@@ -67,6 +68,9 @@ class TrainConfig:
     extra_fraction: float = 0.25  # share of training crops drawn from --extra-data
     augment: float = 0.0  # strength of the night-camera degradations of the NIR input (0: none, 1: full)
     encoder_lr_scale: float = 1.0  # the pretrained encoder learns at this fraction of lr (effnet_unet)
+    # Stop after this many minutes of training (the learning-rate schedule runs over them), or at
+    # `steps`, whichever comes first: recipes compared at equal training time.
+    minutes: float | None = None
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
@@ -81,8 +85,16 @@ def _git_commit() -> str | None:
         return None
 
 
-def _lr_at(cfg: TrainConfig, step: int) -> float:
-    progress = min(1.0, step / max(1, cfg.steps))
+def _progress(cfg: TrainConfig, step: int, seconds: float) -> float:
+    """How far through the run: by steps, or by time when a time budget ends it sooner."""
+    progress = step / max(1, cfg.steps)
+    if cfg.minutes:
+        progress = max(progress, seconds / (60 * cfg.minutes))
+    return min(1.0, progress)
+
+
+def _lr_at(cfg: TrainConfig, step: int, seconds: float = 0.0) -> float:
+    progress = _progress(cfg, step, seconds)
     return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -156,9 +168,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     # pairs single-step weights swing the validation PSNR by about 0.3 dB.
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     if cfg.objective == "snet":
-        objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight).to(device)
+        objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight, cfg.angular_weight).to(device)
     else:
-        objective = L1Objective(cfg.ssim_weight).to(device)
+        objective = L1Objective(cfg.ssim_weight, cfg.angular_weight).to(device)
     encoder = set(map(id, model.encoder.parameters())) if hasattr(model, "encoder") else set()
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in encoder] + list(objective.parameters()), "scale": 1.0},
               {"params": [p for p in model.parameters() if p.requires_grad and id(p) in encoder], "scale": cfg.encoder_lr_scale}]
@@ -199,16 +211,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.arch}", unit="step", dynamic_ncols=True)
     started = time.perf_counter() - elapsed
     batches = iter(loader)
-    while step < cfg.steps:
+    while _progress(cfg, step, time.perf_counter() - started) < 1.0:
         nir, rgb, edges = (t.to(device, non_blocking=True) for t in next(batches))
         for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, step) * g.get("scale", 1.0)
+            g["lr"] = _lr_at(cfg, step, time.perf_counter() - started) * g.get("scale", 1.0)
         pred = model(nir)
         terms = objective(pred, rgb, edges)
         loss = terms.total
         if disc is not None:
             for g in opt_d.param_groups:
-                g["lr"] = _lr_at(cfg, step)
+                g["lr"] = _lr_at(cfg, step, time.perf_counter() - started)
             d_loss = discriminator_loss(disc(nir, rgb), disc(nir, pred.detach()))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -225,7 +237,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         bar.update(1)
         bar.set_postfix({k: f"{v:.4f}" for k, v in terms.parts.items()} | {"img/s": f"{step * cfg.batch / (time.perf_counter() - started):.1f}"}, refresh=False)
 
-        if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
+        finished = _progress(cfg, step, time.perf_counter() - started) >= 1.0
+        if step % cfg.steps_per_epoch == 0 or finished:
             kept = model if averaged is None else averaged.module
             if not val_pairs:  # nothing held out: the last weights are the result
                 kept.train(False)
@@ -237,7 +250,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 continue
             metrics = validate(kept, val_pairs, device, cfg.infer_size)
             elapsed = time.perf_counter() - started
-            record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
+            record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step, elapsed), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             tqdm.write(f"step {step}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, AE {metrics['angular_error']:.2f} deg")

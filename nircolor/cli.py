@@ -150,9 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--betas", type=float, nargs=2)
     t.add_argument("--steps", type=int)
+    t.add_argument("--minutes", type=float, help="stop after this many minutes (the learning-rate schedule runs over them) "
+                                                 "or at --steps, whichever comes first: recipes compared at equal time")
     t.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int, help="steps between validations")
     t.add_argument("--edge-weight", dest="edge_weight", type=float)
     t.add_argument("--ssim-weight", dest="ssim_weight", type=float, help="add weight * (1 - SSIM) to the objective (default 0)")
+    t.add_argument("--angular-weight", dest="angular_weight", type=float,
+                   help="add weight * per-pixel angular error (radians) between predicted and true RGB (default 0)")
     t.add_argument("--adv-lambda", dest="adv_lambda", type=float, help="weight of L1 against the adversarial term (0.99)")
     t.add_argument("--data-scale", dest="data_scale", type=float, help="resize training pairs by this factor first")
     t.add_argument("--infer-size", dest="infer_size", type=int,

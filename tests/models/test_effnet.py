@@ -34,6 +34,7 @@ def test_pretrained_encoder_recognises_a_mountain_as_imagenet_does():
 
 def test_frozen_layers_keep_weights_and_statistics_and_the_state_dict_keys():
     net = create("effnet_unet", width=8)
+    torch.nn.init.normal_(net.pixel_mlp[-1].weight, std=0.1)  # starts at zero: no gradient would flow
     keys = set(net.state_dict())
     assert net.freeze_encoder(4) > 0
     assert set(net.state_dict()) == keys  # loadable into an unfrozen network
@@ -64,6 +65,7 @@ def test_global_context_makes_the_colour_depend_on_the_whole_frame():
         for m in net.modules():  # FiLM starts as the identity; give it weights to see its effect
             if isinstance(m, torch.nn.Linear):
                 torch.nn.init.normal_(m.weight, std=0.05)
+        torch.nn.init.normal_(net.pixel_mlp[-1].weight, std=0.1)
         with torch.no_grad():
             effects[global_context] = (net.eval()(left)[..., :64] - net(changed)[..., :64]).abs().max().item()
     assert effects[True] > 0.05 and effects[False] == 0.0
@@ -72,3 +74,11 @@ def test_global_context_makes_the_colour_depend_on_the_whole_frame():
 def test_bad_freeze_stride_is_refused():
     with pytest.raises(ValueError, match="freeze stride"):
         create("effnet_unet", width=8).freeze_encoder(3)
+
+
+def test_an_untrained_network_is_the_grey_baseline():
+    net = create("effnet_unet", width=8).eval()
+    nir = torch.rand(1, 1, 50, 70)
+    with torch.no_grad():
+        rgb = net(nir)
+    assert torch.allclose(rgb, (2 * nir - 1).expand(1, 3, -1, -1), atol=1e-6)

@@ -182,3 +182,25 @@ def test_pretrained_effnet_with_frozen_stem_extra_data_and_night_augmentation(tm
 def test_pretrained_needs_an_architecture_with_an_encoder(tmp_path, fixture_pairs, split_file, capsys):
     assert _train(fixture_pairs, tmp_path / "p", split_file, "--pretrained", "--steps", "1") == 2
     assert "has no pretrained weights" in capsys.readouterr().err
+
+
+def test_a_time_budget_ends_the_run_and_its_schedule(tmp_path, fixture_pairs, split_file):
+    out = tmp_path / "timed"
+    assert _train(fixture_pairs, out, split_file, "--steps", "100000", "--minutes", "0.05", "--steps-per-epoch", "100000") == 0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and 1 <= rows[0]["step"] < 100000 and rows[0]["seconds"] >= 3.0
+    assert rows[0]["lr"] == pytest.approx(1e-4 * 0.1)  # the cosine schedule reached its end
+
+
+def test_angular_loss_matches_the_metric_and_ignores_brightness():
+    from nircolor.models.losses import angular_error
+    from nircolor.models.metrics import angular_error as metric
+
+    a, b = torch.rand(1, 3, 16, 16) * 2 - 1, torch.rand(1, 3, 16, 16) * 2 - 1
+    as_uint8 = [((t[0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy() for t in (a, b)]
+    assert torch.rad2deg(angular_error(a, b)).item() == pytest.approx(metric(*as_uint8), abs=0.5)
+    darker = (a + 1) * 0.5 - 1  # same hue, half the brightness
+    assert torch.rad2deg(angular_error(darker, a)).item() < 0.5
+    objective = L1Objective(angular_weight=1.0)
+    terms = objective(a, b, torch.zeros(1, 0, 16, 16))
+    assert "angle_deg" in terms.parts and terms.total.item() > terms.parts["l1"]
