@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--robustness", type=Path, help="benchmarks/robustness.py JSON to quote")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--summary", default="")
+    ap.add_argument("--cv-note", default="", help="what the CV figures of this recipe leave out (Markdown)")
     ap.add_argument("--half", action="store_true", help="store weights as float16 (keeps files under 20 MB)")
     args = ap.parse_args()
 
@@ -69,8 +70,9 @@ def main() -> None:
     card.provenance["config"] = run_config
     card.provenance["nircolor"] = __version__
     card.provenance["cv"] = {"recipe": summary["recipe"], "train_args": cv_config["train_args"], "folds_file": "models/splits/epfl-rgbnir-cv5.json",
+                             "folds": cv_config["folds"], "images": summary["images"],
                              "over_folds": summary["over_folds"], "per_category": summary["per_category"], "tail": summary["tail"]}
-    card.metrics = {"split": "5-fold scene-level CV of the recipe (the shipped weights saw every pair)",
+    card.metrics = {"split": f"scene-level CV of the recipe, folds {cv_config['folds']} of 5 (the shipped weights saw every pair)",
                     **{k: v["mean"] for k, v in summary["over_folds"].items()}, "grey": summary["grey_all_images"]}
     weights = zoo.WEIGHTS_DIR / f"{args.name}.pt"
     torch.set_num_threads(2)
@@ -113,11 +115,12 @@ def main() -> None:
   `nircolor train {' '.join(cv_config['train_args'])} --val-split none --out {run_config['out']}`.
   No checkpoint was picked on any score: the last weights (EMA) are shipped.
 
-## Cross-validation of the recipe (5 scene-level folds, full resolution)
+## Cross-validation of the recipe (folds {', '.join(map(str, cv_config['folds']))} of the 5 scene-level folds, full resolution)
 
 The shipped weights saw every pair, so they cannot be scored on this data set; these are the figures
-of the same recipe trained five times, each model scored on the fold whose scenes it never saw
-(`nircolor cv --out {args.cv} -- {' '.join(cv_config['train_args'])}`).
+of the same recipe trained once per fold, each model scored on the fold whose scenes it never saw
+(`nircolor cv --out {args.cv} --only {','.join(map(str, cv_config['folds']))} -- {' '.join(cv_config['train_args'])}`).
+{args.cv_note}
 
 {markdown(summary).split(chr(10), 2)[2]}
 The three worst images (NIR | colour by the fold model | ground truth): `benchmarks/results/worst-{args.name}.jpg`

@@ -30,6 +30,10 @@ from .metrics import METRIC_NAMES, mean_metrics
 SUMMARY = ("psnr", "ssim", "angular_error")
 
 
+class CVError(RuntimeError):
+    """A fold that could not be trained; the message names its log."""
+
+
 @dataclass(frozen=True)
 class CVConfig:
     out: str
@@ -58,7 +62,7 @@ def train_fold(cfg: CVConfig, k: int, keys: list[str]) -> Path:
     with open(fold_dir / "train.log", "a") as log:
         code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0:
-        raise RuntimeError(f"training fold {k} failed (exit {code}); see {fold_dir / 'train.log'}")
+        raise CVError(f"training fold {k} failed (exit {code}); see {fold_dir / 'train.log'}")
     (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
     return fold_dir
 

@@ -25,10 +25,11 @@ class ZooEntry:
 
 
 ZOO: dict[str, ZooEntry] = {
-    "snet16": ZooEntry("snet16.pt", "SNet ColorNet, width 16, trained with EdgeNet (real-time default)"),
+    "effnet32": ZooEntry("effnet32.pt", "U-Net on an ImageNet-pretrained EfficientNet-Lite0 with global context, width 32 (default)"),
+    "snet16": ZooEntry("snet16.pt", "SNet ColorNet, width 16, trained with EdgeNet (the default until the CV-chosen effnet32)"),
     "unet32": ZooEntry("unet32.pt", "pix2pix U-Net, width 32, L1 + conditional adversarial (lambda 0.99)"),
 }
-ALIASES = {"default": "snet16"}
+ALIASES = {"default": "effnet32"}
 
 
 class UnknownModelError(ValueError):

@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cv)
 
     e = sub.add_parser("eval", help="score a model on a folder of pairs at full resolution")
-    e.add_argument("--model", default="default", help="shipped model name (default, snet16, unet32) or checkpoint path")
+    e.add_argument("--model", default="default", help="shipped model name (default, effnet32, snet16, unet32) or checkpoint path")
     e.add_argument("--data", help="folder of pairs (default: the sample pairs shipped with nircolor)")
     e.add_argument("--split", help="only the category/id keys listed in this file")
     e.add_argument("--json", help="write the figures here")
@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     from nircolor.export.engine_file import EngineFileError
     from nircolor.export.tensorrt import EngineBuildError
     from nircolor.models.checkpoint import CheckpointError
+    from nircolor.models.cv import CVError
     from nircolor.models.data import DatasetError
     from nircolor.models.networks.registry import UnknownArchitectureError
     from nircolor.models.zoo import UnknownModelError
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ParityError, EngineFileError,
-            EngineBuildError, BackendError, PipelineError, ImportError, ValueError, OSError) as exc:
+            EngineBuildError, BackendError, PipelineError, CVError, ImportError, ValueError, OSError) as exc:
         print(f"nircolor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

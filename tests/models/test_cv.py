@@ -63,3 +63,12 @@ def test_tail_figures_and_categories():
     assert [w["pair"] for w in tail["worst"][:2]] == ["a/0000", "a/0001"]
     cats = per_category(rows)
     assert cats["a"]["images"] == 5 and cats["a"]["psnr"] == pytest.approx(12.0) and cats["b"]["grey"]["psnr"] == 12.5
+
+
+def test_a_failing_fold_is_one_line_naming_its_log(tmp_path, fixture_pairs, folds_file, capsys):
+    argv = ["cv", "--out", str(tmp_path / "cv"), "--data", str(fixture_pairs), "--folds", str(folds_file), "--only", "1",
+            "--", "--arch", "nonet", "--steps", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "training fold 1 failed" in err and "train.log" in err
+    assert "unknown architecture 'nonet'" in (tmp_path / "cv" / "fold1" / "train.log").read_text()
