@@ -67,7 +67,7 @@ def test_tail_figures_and_categories():
 
 def test_a_failing_fold_is_one_line_naming_its_log(tmp_path, fixture_pairs, folds_file, capsys):
     argv = ["cv", "--out", str(tmp_path / "cv"), "--data", str(fixture_pairs), "--folds", str(folds_file), "--only", "1",
-            "--", "--arch", "nonet", "--steps", "1"]
+            "--", "--arch", "nonet", "--crop", "48", "--steps", "1"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "training fold 1 failed" in err and "train.log" in err
