@@ -74,8 +74,9 @@ def test_runner_checks_state_and_shapes(monkeypatch, tmp_path):
     with pytest.raises(BackendError, match="before load"):
         runner.infer(np.zeros((1, 1, 16, 16), np.uint8))
     with runner:
-        with pytest.raises(BackendError, match="multiples of 16"):
-            runner.infer(np.zeros((1, 1, 20, 16), np.uint8))
+        m = runner.info.pad_multiple
+        with pytest.raises(BackendError, match=f"multiples of {m}"):
+            runner.infer(np.zeros((1, 1, m + 4, m), np.uint8))
         with pytest.raises(BackendError, match="uint8 batch"):
             runner.infer(np.zeros((1, 3, 16, 16), np.uint8))
 
