@@ -80,9 +80,10 @@ def summarise(fold_reports: dict[int, dict], recipe: str) -> dict:
     """The CV figures from each fold's evaluation JSON."""
     rows = [r for k in sorted(fold_reports) for r in fold_reports[k]["per_image"]]
     fold_means = {k: fold_reports[k]["mean"] for k in sorted(fold_reports)}
-    spread = {m: {"mean": float(np.mean([f[m] for f in fold_means.values()])), "std": float(np.std([f[m] for f in fold_means.values()])),
-                  "min": float(np.min([f[m] for f in fold_means.values()])), "max": float(np.max([f[m] for f in fold_means.values()]))}
-              for m in METRIC_NAMES}
+    spread = {}
+    for m in METRIC_NAMES:
+        values = np.array([f[m] for f in fold_means.values()])
+        spread[m] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()), "max": float(values.max())}
     return {
         "recipe": recipe,
         "folds": len(fold_reports),

@@ -7,6 +7,7 @@ The layout of ../shared/data/epfl-rgbnir. Pairs are decoded once and kept in mem
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,11 +117,14 @@ def load_pair(paths: PairPaths, scale: float = 1.0, max_side: int | None = None)
         )
     if max_side:
         scale = working_scale(*nir.shape[:2], max_side)
-    if scale != 1.0:
-        size = (max(1, round(nir.shape[1] * scale)), max(1, round(nir.shape[0] * scale)))
-        nir = cv2.resize(nir, size, interpolation=cv2.INTER_AREA)
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return Pair(paths, nir, rgb)
+    return _resized(Pair(paths, nir, rgb), (max(1, round(nir.shape[1] * scale)), max(1, round(nir.shape[0] * scale))))
+
+
+def _resized(pair: Pair, size: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> Pair:
+    """The pair with NIR and RGB resized alike to `size` (width, height); the same pair if it has that size."""
+    if size == (pair.nir.shape[1], pair.nir.shape[0]):
+        return pair
+    return Pair(pair.paths, cv2.resize(pair.nir, size, interpolation=interpolation), cv2.resize(pair.rgb, size, interpolation=interpolation))
 
 
 def load_pairs(paths: list[PairPaths], scale: float = 1.0, max_side: int | None = None) -> list[Pair]:
@@ -154,16 +158,12 @@ CV_FOLDS = Path(__file__).parent / "splits" / "epfl-rgbnir-cv5.json"
 
 def cv_folds(path: str | Path = CV_FOLDS) -> list[list[str]]:
     """The fixed scene-level folds (scripts/make_cv_folds.py): a list of key lists."""
-    import json
-
     return json.loads(Path(path).read_text())["folds"]
 
 
 def scene_closure(keys: set[str], path: str | Path = CV_FOLDS) -> set[str]:
     """`keys` plus every pair that shows the same place as one of them (the scene groups of
     the fold file): what must stay out of training when `keys` are validated on."""
-    import json
-
     if not keys or not Path(path).exists():
         return set(keys)
     closed = set(keys)
@@ -236,6 +236,7 @@ class RandomCrops(torch.utils.data.IterableDataset):
         self.pools = [([_pad_to(p, crop) for p in group], [_reflect_pad(edge_map(p.rgb), crop) if edges else None for p in group])
                       for group in (pairs, extra)]
         self.padded = [p.paths.key for p in [*pairs, *extra] if min(p.nir.shape) < crop]
+        self._no_edges = np.zeros((crop, crop, 0), np.float32)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -248,7 +249,7 @@ class RandomCrops(torch.utils.data.IterableDataset):
             y, x = rng.randrange(h - self.crop + 1), rng.randrange(w - self.crop + 1)
             sl = (slice(y, y + self.crop), slice(x, x + self.crop))
             nir, rgb = pair.nir[sl], pair.rgb[sl]
-            edg = edges[sl] if edges is not None else np.zeros((self.crop, self.crop, 0), np.float32)
+            edg = edges[sl] if edges is not None else self._no_edges
             if rng.random() < 0.5:
                 nir, rgb, edg = nir[:, ::-1], rgb[:, ::-1], edg[:, ::-1]
             nir = np.ascontiguousarray(nir)
@@ -278,8 +279,6 @@ def load_extra_pairs(root: str | Path, held_out: set[str], max_side: int | None 
     that were squeezed to 256x256 get their aspect ratio back (from the manifest's scale_x /
     scale_y, else the dataset's usual 3:2), so objects keep the shapes they have at run time.
     Returns the pairs and how many were held back."""
-    import json
-
     root = Path(root)
     manifest = root / EXTRA_MANIFEST
     if not manifest.exists():
@@ -298,11 +297,7 @@ def load_extra_pairs(root: str | Path, held_out: set[str], max_side: int | None 
             match = record.get("match") or {}
             aspect = match["scale_y"] / match["scale_x"] if match.get("scale_x") else 1.5
             h = pair.nir.shape[0]
-            size = (round(h * aspect), h)
-            pair = Pair(paths, cv2.resize(pair.nir, size, interpolation=cv2.INTER_CUBIC), cv2.resize(pair.rgb, size, interpolation=cv2.INTER_CUBIC))
-        if max_side and max(pair.nir.shape) > max_side:
-            scale = max_side / max(pair.nir.shape)
-            size = (round(pair.nir.shape[1] * scale), round(pair.nir.shape[0] * scale))
-            pair = Pair(paths, cv2.resize(pair.nir, size, interpolation=cv2.INTER_AREA), cv2.resize(pair.rgb, size, interpolation=cv2.INTER_AREA))
-        pairs.append(pair)
+            pair = _resized(pair, (round(h * aspect), h), cv2.INTER_CUBIC)
+        scale = working_scale(*pair.nir.shape, max_side)
+        pairs.append(_resized(pair, (round(pair.nir.shape[1] * scale), round(pair.nir.shape[0] * scale))))
     return pairs, skipped

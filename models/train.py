@@ -213,14 +213,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     batches = iter(loader)
     while _progress(cfg, step, time.perf_counter() - started) < 1.0:
         nir, rgb, edges = (t.to(device, non_blocking=True) for t in next(batches))
+        lr = _lr_at(cfg, step, time.perf_counter() - started)
         for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, step, time.perf_counter() - started) * g.get("scale", 1.0)
+            g["lr"] = lr * g.get("scale", 1.0)
         pred = model(nir)
         terms = objective(pred, rgb, edges)
         loss = terms.total
         if disc is not None:
             for g in opt_d.param_groups:
-                g["lr"] = _lr_at(cfg, step, time.perf_counter() - started)
+                g["lr"] = lr
             d_loss = discriminator_loss(disc(nir, rgb), disc(nir, pred.detach()))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -240,29 +241,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         finished = _progress(cfg, step, time.perf_counter() - started) >= 1.0
         if step % cfg.steps_per_epoch == 0 or finished:
             kept = model if averaged is None else averaged.module
-            if not val_pairs:  # nothing held out: the last weights are the result
-                kept.train(False)
-                checkpoint.save(best_path, kept, checkpoint.ModelCard(
-                    cfg.arch, dict(cfg.options), model.multiple, infer_size=cfg.infer_size,
-                    provenance={**provenance, "steps": step, "train_seconds": round(time.perf_counter() - started, 1)}, metrics={}))
-                kept.train(True)
-                _save_state(last_path, model, averaged, objective, opt, disc, opt_d, step, best_psnr, time.perf_counter() - started)
-                continue
-            metrics = validate(kept, val_pairs, device, cfg.infer_size)
+            # Without held-out pairs there is nothing to pick on: the last weights are the result.
+            metrics = validate(kept, val_pairs, device, cfg.infer_size) if val_pairs else {}
             elapsed = time.perf_counter() - started
-            record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step, elapsed), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            tqdm.write(f"step {step}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, AE {metrics['angular_error']:.2f} deg")
             card = checkpoint.ModelCard(
                 cfg.arch, dict(cfg.options), model.multiple, infer_size=cfg.infer_size,
                 provenance={**provenance, "steps": step, "train_seconds": round(elapsed, 1)},
-                metrics={"split": "validation", **metrics},
+                metrics={"split": "validation", **metrics} if metrics else {},
             )
-            if metrics["psnr"] > best_psnr:
-                best_psnr = metrics["psnr"]
+            if not metrics:
                 checkpoint.save(best_path, kept, card)
-            checkpoint.save(out / "latest_model.pt", kept, card)
+            else:
+                record = {"step": step, "epoch": step // cfg.steps_per_epoch, "seconds": round(elapsed, 1), "lr": _lr_at(cfg, step, elapsed), **terms.parts, **{f"val_{k}": v for k, v in metrics.items()}}
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                tqdm.write(f"step {step}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, AE {metrics['angular_error']:.2f} deg")
+                if metrics["psnr"] > best_psnr:
+                    best_psnr = metrics["psnr"]
+                    checkpoint.save(best_path, kept, card)
+                checkpoint.save(out / "latest_model.pt", kept, card)
             _save_state(last_path, model, averaged, objective, opt, disc, opt_d, step, best_psnr, elapsed)
     bar.close()
     return best_path
