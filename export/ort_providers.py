@@ -47,9 +47,9 @@ def choose(available: list[str], wanted: str = "auto", **options) -> tuple[list[
         raise ValueError(f"unknown execution provider {wanted!r}; choose auto or one of {', '.join(PREFERENCE)}")
     chosen = [provider_options(k, **options) for k in kinds if EP_NAMES[k] in available]
     if not chosen:
-        raise RuntimeError(
-            f"onnxruntime here offers {', '.join(available)}, not {EP_NAMES[wanted]}; install onnxruntime-gpu "
-            "on a CUDA machine or choose --provider cpu"
+        raise ValueError(
+            f"onnxruntime here offers {', '.join(available)}, not {EP_NAMES[wanted]}; on a CUDA machine install "
+            "onnxruntime-gpu, otherwise run with --device cpu (or --device auto)"
         )
     if wanted == "auto" and chosen[-1][0] != EP_NAMES["cpu"] and EP_NAMES["cpu"] in available:
         chosen.append(provider_options("cpu"))  # ONNX Runtime places unsupported nodes here

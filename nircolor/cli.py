@@ -9,6 +9,7 @@ import sys
 from dataclasses import fields
 
 DEFAULT_DATA = "../shared/data/epfl-rgbnir"
+DEMO_OUTPUT = "nircolor-demo.mp4"
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -79,22 +80,25 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from nircolor.runtime.app import run
+    from nircolor.runtime.app import exit_status, run
 
     policy = "offline" if args.command == "transcode" else args.policy
     outputs = [args.output_file] if args.command == "transcode" else (args.output or ["display://"])
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
                  policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
-                 stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale)
-    # A transcode that could not write every frame it read says so in its exit status too.
-    return 3 if args.command == "transcode" and result.skipped else 0
+                 stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale,
+                 overwrite=args.overwrite)
+    # A run that could not write every frame it read, or was cut short, says so in its exit status.
+    return exit_status(result)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from nircolor.runtime.app import run
     from nircolor.runtime.sources import SAMPLE_CLIP
 
-    run(str(SAMPLE_CLIP), [args.out], model=args.model, backend=args.backend, layout="side-by-side", policy="offline")
+    # The demo's own default file is replaced on each run; a file the user named is not, unless asked.
+    overwrite = args.overwrite or args.out == DEMO_OUTPUT
+    run(str(SAMPLE_CLIP), [args.out], model=args.model, backend=args.backend, layout="side-by-side", policy="offline", overwrite=overwrite)
     print(f"wrote {args.out}: the bundled NIR sample clip (EPFL RGB-NIR validation images) | colourised by {args.model}")
     return 0
 
@@ -125,6 +129,7 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
                    help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame "
                         "(e.g. 0.5; default: the scale the model was trained at, from its metadata; 1 for full size)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist (default: refuse)")
     p.add_argument("--stats-json", help="write frame counts, skips and per-stage latency here")
     p.add_argument("--no-progress", action="store_true")
 
@@ -264,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.set_defaults(func=_bench)
 
     d = sub.add_parser("demo", help="colourise the bundled NIR sample clip into a side-by-side video")
-    d.add_argument("--out", default="nircolor-demo.mp4")
+    d.add_argument("--out", default=DEMO_OUTPUT)
+    d.add_argument("--overwrite", action="store_true", help="replace --out if it exists (the default output is always replaced)")
     d.add_argument("--model", default="default")
     d.add_argument("--backend", default="auto")
     d.set_defaults(func=_demo)

@@ -4,14 +4,16 @@ run the pipeline, report statistics and every frame that could not be written.""
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import backends, stats
-from .pipeline import Pipeline, PipelineConfig, PipelineResult
-from .sinks import open_sink
+from .pipeline import Pipeline, PipelineConfig, PipelineError, PipelineResult
+from .signals import StopOnSignals
+from .sinks import Sink, check_destination, open_sink
 from .sources import VideoFileSource, open_source
 from ..models.upsample import GuidedUpsampling
 
@@ -21,8 +23,22 @@ def report(result: PipelineResult, stats_json: str | None, extra: dict | None = 
     for index, why in result.skipped:
         print(f"  could not use source frame {index}: {why}")
     if stats_json:
-        Path(stats_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(stats_json).write_text(json.dumps({**asdict(result), **(extra or {})}, indent=2) + "\n")
+        path = Path(stats_json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.partial")
+        temporary.write_text(json.dumps({**asdict(result), **(extra or {})}, indent=2) + "\n")
+        temporary.replace(path)
+
+
+def exit_status(result: PipelineResult) -> int:
+    """0 when the run did what was asked. An offline run (a transcode) cut short by a signal exits
+    128 + the signal's number, as a shell reports it; one that could not write every frame of its
+    source exits 3. A live run ends by a signal normally: that is how a camera demo is stopped."""
+    if result.policy != "offline":
+        return 0
+    if result.interrupted_by:
+        return 128 + signal.Signals[result.interrupted_by].value
+    return 0 if result.complete else 3
 
 
 # Offline runs infer two frames per call by default: on a small CPU that lets decoding and
@@ -30,12 +46,38 @@ def report(result: PipelineResult, stats_json: str | None, extra: dict | None = 
 OFFLINE_BATCH = 2
 
 
+def _prepare_outputs(outputs: list[str], source, codec: str, overwrite: bool, stats_json: str | None) -> list[Sink]:
+    """Make and check every output before the source opens or the model loads: a wrong path is
+    reported at once, and the input can never be an output."""
+    source_path = getattr(source, "path", None)
+    audio_from = source_path if isinstance(source, VideoFileSource) else None
+    sinks = [open_sink(uri, codec=codec, audio_from=audio_from, overwrite=overwrite) for uri in outputs]
+    for sink in sinks:
+        sink.check(source_path)
+    if stats_json:
+        check_destination(Path(stats_json), source_path, True, "statistics")
+    return sinks
+
+
+def _close_all(sinks: list[Sink]) -> list[Exception]:
+    """Close every sink even when one fails (each must finalize its file); return the failures."""
+    errors = []
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:
+            errors.append(exc)
+    return errors
+
+
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
-        infer_scale: float | None = None) -> PipelineResult:
+        infer_scale: float | None = None, overwrite: bool = False) -> PipelineResult:
     source = open_source(source_uri)
+    sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json)
     source.open()
+    failure: PipelineError | None = None
     try:
         live = source.info.live if policy is None else policy == "live"
         if live and isinstance(source, VideoFileSource):
@@ -54,28 +96,30 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
             scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
             print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}")
             width = source.info.width * (2 if layout == "side-by-side" else 1)
-            audio_from = source_uri if isinstance(source, VideoFileSource) and source.info.audio else None
-            sinks = [open_sink(uri, codec=codec, audio_from=audio_from) for uri in outputs]
-            opened = []
-            try:
-                for sink in sinks:
-                    opened.append(sink.open(source.info, (width, source.info.height)))
-                total = source.info.frames if not live else None
-                bar = tqdm(total=min(total, max_frames) if total and max_frames else total, unit="frame",
-                           desc="transcode" if not live else "live", disable=not progress, dynamic_ncols=True)
-
-                def tick(result: PipelineResult) -> None:
-                    bar.update(1)
-
-                result = Pipeline(source, runner, opened, config, on_frame=tick).run()
-                bar.close()
-            finally:
-                for sink in opened:
-                    sink.close()
+            opened: list[Sink] = []
+            total = source.info.frames if not live else None
+            bar = tqdm(total=min(total, max_frames) if total and max_frames else total, unit="frame",
+                       desc="transcode" if not live else "live", disable=not progress, dynamic_ncols=True)
+            pipeline = Pipeline(source, runner, sinks, config, on_frame=lambda result: bar.update(1))
+            # Signals from here on drain and finalize instead of killing the process mid-write.
+            with StopOnSignals(pipeline.request_stop):
+                try:
+                    for sink in sinks:  # each open returns the sink itself
+                        sink.open(source.info, (width, source.info.height))
+                        opened.append(sink)
+                    result = pipeline.run()
+                except PipelineError as exc:
+                    failure, result = exc, exc.result
+                finally:
+                    bar.close()
+                    close_errors = _close_all(opened)
     finally:
         source.close()
     print(stats.table(result.stats))
     report(result, stats_json, {"source": source_uri, "outputs": outputs, "backend": runner.name, "device": info.device,
                                 "model": info.name, "config": asdict(config)})
+    if failure is not None:
+        raise failure
+    if close_errors:
+        raise PipelineError(f"closing the outputs failed: {close_errors[0]}", result) from close_errors[0]
     return result
-

@@ -25,7 +25,7 @@ from .backends.base import Runner
 from .frames import crop_batch, pad_batch, side_by_side
 from .sinks import Sink
 from .sources import Source, Status
-from .stats import Stats
+from .stats import RecentRate, Stats
 from ..models.upsample import GuidedUpsampling
 
 LAYOUTS = ("color", "side-by-side")
@@ -33,7 +33,12 @@ _END = object()
 
 
 class PipelineError(RuntimeError):
-    pass
+    """A stage failed; `result` holds the counts up to the failure (the sinks were written up to
+    there and are finalized by whoever opened them)."""
+
+    def __init__(self, message: str, result: "PipelineResult | None" = None):
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class PipelineConfig:
     queue_size: int = 8  # offline only; live queues hold one item
     layout: str = "color"
     max_frames: int | None = None
-    overlay: bool = True  # fps/latency text for display sinks
+    overlay: bool = True  # fps/latency text, drawn only by sinks a person watches (a window)
     upsampling: GuidedUpsampling | None = None  # run the model smaller, restore guided by NIR
 
     def __post_init__(self):
@@ -71,7 +76,14 @@ class PipelineResult:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (source index, why)
     dropped: int = 0
     stopped_by: str = "end of stream"
+    policy: str = "offline"
+    interrupted_by: str | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP)
     stats: dict = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Every frame of the source was read and written: nothing skipped, nothing cut short."""
+        return not self.skipped and self.interrupted_by is None and self.frames_written == self.frames_read
 
 
 class _BlockingQueue:
@@ -125,8 +137,9 @@ class Pipeline:
         self.source, self.runner, self.sinks, self.config = source, runner, list(sinks), config
         self.on_frame = on_frame
         self.stats = Stats()
-        self.result = PipelineResult()
-        self._stop = threading.Event()
+        self.result = PipelineResult(policy=config.policy)
+        self._stop = threading.Event()  # stop every stage now
+        self._draining = threading.Event()  # read no more; finish the frames already read
         self._errors: list[tuple[str, BaseException]] = []
         live = config.policy == "live"
         self._q_in = _LatestQueue() if live else _BlockingQueue(config.queue_size)
@@ -135,6 +148,16 @@ class Pipeline:
     def stop(self) -> None:
         self._stop.set()
 
+    def request_stop(self, reason: str, drain: bool = True) -> None:
+        """Called from a signal handler: with `drain`, capture reads no more frames and the frames
+        already read are still coloured and written; without, every stage stops at once. Either
+        way `run` returns normally so that the caller finalizes its outputs."""
+        self.result.interrupted_by = reason
+        self.result.stopped_by = f"interrupted ({reason})"
+        self._draining.set()
+        if not drain:
+            self._stop.set()
+
     def _fail(self, stage: str, exc: BaseException) -> None:
         self._errors.append((stage, exc))
         self._stop.set()
@@ -142,7 +165,7 @@ class Pipeline:
     # Stage 1: capture.
     def _capture(self) -> None:
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._draining.is_set():
                 if self.config.max_frames is not None and self.result.frames_read >= self.config.max_frames:
                     self.result.stopped_by = f"--max-frames {self.config.max_frames}"
                     break
@@ -151,6 +174,9 @@ class Pipeline:
                 if read.status is Status.END:
                     if read.reason:
                         self.result.skipped.append((read.index, read.reason))
+                    elif self._cut_short(read.index):
+                        self.result.skipped.append((read.index, f"the file ends after {read.index} of the {self.source.info.frames} "
+                                                                 "frames its header announces: it is truncated or damaged"))
                     break
                 if read.status is Status.TIMEOUT:
                     continue
@@ -165,6 +191,10 @@ class Pipeline:
             self._fail("capture", exc)
         finally:
             self._q_in.put(_END, self._stop)
+
+    def _cut_short(self, frames_seen: int) -> bool:
+        expected = self.source.info.frames
+        return bool(expected) and not self.source.info.live and frames_seen < expected
 
     def _next_batch(self) -> tuple[list[Item], bool]:
         """Up to `batch` items of one frame size; True when the end marker was seen."""
@@ -231,20 +261,20 @@ class Pipeline:
 
     # Stage 3: output, on the calling thread.
     def _output(self) -> None:
+        rate = RecentRate()
+        overlay_wanted = self.config.overlay and any(sink.shows_overlay for sink in self.sinks)
         while True:
             try:
                 item = self._q_out.get(timeout=0.1)
             except queue.Empty:
-                if self._stop.is_set() and self._errors:
+                if self._stop.is_set():
                     return
                 continue
             if item is _END:
                 return
             start = time.perf_counter()
-            overlay = ""
-            if self.config.overlay:
-                e2e = self.stats.stages["end_to_end"].summary()
-                overlay = f"{e2e['fps']:.1f} fps  {1000 * (start - item.captured):.0f} ms"
+            fps = rate.tick(start)
+            overlay = f"{fps:.1f} fps  {1000 * (start - item.captured):.0f} ms" if overlay_wanted else ""
             keep_going = True
             for sink in self.sinks:
                 keep_going &= sink.write(item.rgb, item.pts, overlay)
@@ -266,9 +296,8 @@ class Pipeline:
             t.start()
         try:
             self._output()
-        except KeyboardInterrupt:
-            self.result.stopped_by = "interrupted (Ctrl-C)"
-            self._stop.set()
+        except KeyboardInterrupt:  # no signal handler installed (library use): stop now, still return the counts
+            self.request_stop("SIGINT", drain=False)
         except BaseException as exc:
             self._fail("output", exc)
         finally:
@@ -279,5 +308,5 @@ class Pipeline:
         if self._errors:
             stage, exc = self._errors[0]
             self.result.stopped_by = f"error in {stage}"
-            raise PipelineError(f"{stage} stage failed: {type(exc).__name__}: {exc}") from exc
+            raise PipelineError(f"{stage} stage failed: {type(exc).__name__}: {exc}", self.result) from exc
         return self.result

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,6 +27,13 @@ class SinkError(OSError):
 
 
 class Sink:
+    shows_overlay = False  # only sinks a person watches get the fps/latency text
+    path: Path | None = None  # the file or folder written, for the checks made before anything runs
+
+    def check(self, source_path: str | None) -> None:
+        """Refuse, before the model loads or anything is written, a destination that cannot be
+        written or would destroy something: the input itself, or an existing output."""
+
     def open(self, info: SourceInfo, size: tuple[int, int]) -> "Sink":
         """`size` is (width, height) of the frames this sink will get."""
         return self
@@ -38,6 +46,26 @@ class Sink:
         pass
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_destination(path: Path, source_path: str | None, overwrite: bool, what: str) -> None:
+    """The checks every file-writing sink makes before the run starts."""
+    if source_path and (_same_file(path, Path(source_path)) or path.resolve() == Path(source_path).resolve()):
+        raise SinkError(f"output {path} is the input {source_path}; writing it would destroy the input while it is read: "
+                        "choose another output name")
+    if path.exists() and not overwrite:
+        raise SinkError(f"output {path} already exists; choose another name, or pass --overwrite to replace it")
+    parent = path.parent if path.parent != Path("") else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise SinkError(f"cannot write {what} {path}: {existing} is not a writable folder; check the path and its permissions")
+
+
 class NullSink(Sink):
     def __init__(self):
         self.frames = 0
@@ -48,56 +76,135 @@ class NullSink(Sink):
 
 
 class ImageFolderSink(Sink):
-    def __init__(self, folder: str):
-        self.folder = Path(folder)
+    """Numbered PNGs; each is written under a temporary name and renamed, so a kill never
+    leaves a half-written image."""
+
+    def __init__(self, folder: str, overwrite: bool = False):
+        self.path = Path(folder)
+        self.overwrite = overwrite
         self.index = 0
 
+    def check(self, source_path):
+        if self.path.is_dir() and not self.overwrite and any(self.path.glob("[0-9]" * 6 + ".png")):
+            raise SinkError(f"output folder {self.path} already holds numbered frames; choose an empty folder, "
+                            "or pass --overwrite to replace them")
+        check_destination(self.path / "000000.png", source_path, True, "frames into")
+
     def open(self, info, size):
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
         return self
 
     def write(self, rgb, pts, overlay=""):
-        path = self.folder / f"{self.index:06d}.png"
-        if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        path = self.path / f"{self.index:06d}.png"
+        temporary = self.path / f".{self.index:06d}.partial.png"
+        if not cv2.imwrite(str(temporary), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            temporary.unlink(missing_ok=True)
             raise SinkError(f"could not write {path}; check the folder is writable and the disk has space")
+        os.replace(temporary, path)
         self.index += 1
         return True
 
 
 class VideoFileSink(Sink):
     """Encodes RGB frames; timestamps are the source's, in the source's time base, so frame rate
-    and duration survive. Audio of `audio_from` (a file) is copied packet by packet, untouched."""
+    and duration survive. Audio of `audio_from` (a file) is copied packet by packet, untouched,
+    interleaved with the video and only for the span of video written.
+
+    Written so that a kill or power cut loses at most about a second: MP4 and MOV are fragmented
+    (an empty index up front, then a self-describing fragment every half second), Matroska is
+    written in clusters of at most half a second, and every packet goes to the OS as it is muxed. Fragmented MP4 rather than forcing Matroska: the user keeps the container
+    they named, and it still plays in browsers, VLC and FFmpeg. A write error (a full disk) stops
+    the run at the frame it happened on, with what was written still playable."""
 
     CODECS = {"h264": "libx264", "hevc": "libx265"}
+    # Fragments and clusters of half a second (they need not start on a keyframe); negative CTS
+    # offsets keep B-frame timestamps exact without the edit list a fragmented file cannot carry.
+    _FRAGMENTED = {"movflags": "empty_moov+default_base_moof+negative_cts_offsets", "frag_duration": "500000", "flush_packets": "1"}
+    KILL_SAFE = {
+        ".mp4": _FRAGMENTED,
+        ".mov": _FRAGMENTED,
+        ".mkv": {"cluster_time_limit": "500", "flush_packets": "1"},
+        ".avi": {"flush_packets": "1"},  # AVI's index is optional: FFmpeg reads a cut file without it
+    }
+    KEYFRAME_SECONDS = 1.0  # where a player can start or seek
 
-    def __init__(self, path: str, codec: str = "h264", crf: int = 18, audio_from: str | None = None):
+    def __init__(self, path: str, codec: str = "h264", crf: int = 18, audio_from: str | None = None, overwrite: bool = False,
+                 log=print):
         if codec not in self.CODECS:
             raise SinkError(f"unknown codec {codec!r}; choose one of {', '.join(self.CODECS)}")
-        self.path, self.codec, self.crf, self.audio_from = path, codec, crf, audio_from
+        self.path = Path(path)
+        self.codec, self.crf, self.audio_from, self.overwrite, self.log = codec, crf, audio_from, overwrite, log
         self.frames = 0
+        self.container = None
         self._last_pts = None
+        self._end_seconds: float | None = None
+
+    def check(self, source_path):
+        check_destination(self.path, source_path, self.overwrite, "video")
+
+    def _failed(self, exc: BaseException) -> SinkError:
+        return SinkError(f"writing {self.path} failed after {self.frames} frames: {getattr(exc, 'strerror', None) or exc}; "
+                         "check free space and permissions (what was written plays up to there)")
 
     def open(self, info: SourceInfo, size: tuple[int, int]) -> "VideoFileSink":
         import av
 
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.container = av.open(self.path, mode="w")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.container = av.open(str(self.path), mode="w", container_options=self.KILL_SAFE.get(self.path.suffix.lower(), {}))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SinkError(f"cannot create {self.path}: {getattr(exc, 'strerror', None) or exc}; check the path and permissions") from None
         fps = info.fps or Fraction(25)
         self.time_base = info.time_base or Fraction(1, 1000)
         stream = self.container.add_stream(self.CODECS[self.codec], rate=fps)
         w, h = size
-        stream.width, stream.height = w + (w % 2), h + (h % 2)  # 4:2:0 needs even sizes
+        if w % 2 or h % 2:
+            self.log(f"note: {self.path} is {w + w % 2}x{h + h % 2}: 4:2:0 video needs even sizes, so the {w}x{h} frames "
+                     "get their last column/row repeated; write PNG frames (an output folder ending in /) for the exact size")
+        stream.width, stream.height = w + (w % 2), h + (h % 2)
         stream.pix_fmt = "yuv420p"
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
+        stream.codec_context.gop_size = max(1, round(float(fps) * self.KEYFRAME_SECONDS))
         stream.options = {"crf": str(self.crf), "preset": "veryfast"}
         self.stream, self.fps = stream, fps
-        self._audio_in = None
+        self._audio_in = self._next_audio = None
         if self.audio_from and info.audio:
             self._audio_in = av.open(self.audio_from)
             self._audio_src = self._audio_in.streams.audio[0]
             self._audio_out = self.container.add_stream_from_template(self._audio_src)
+            self._audio_packets = self._audio_in.demux(self._audio_src)
         return self
+
+    def _mux(self, packets) -> None:
+        import av
+
+        try:
+            for packet in packets:
+                self.container.mux(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise self._failed(exc) from None
+
+    def _copy_audio_until(self, seconds: float) -> None:
+        """Audio packets that start before `seconds`, so both streams advance together."""
+        if self._audio_in is None:
+            return
+        while True:
+            if self._next_audio is None:
+                packet = next(self._audio_packets, None)
+                if packet is None:
+                    self._audio_in.close()
+                    self._audio_in = None
+                    return
+                if packet.dts is None or packet.pts is None:
+                    continue
+                self._next_audio = packet
+            packet = self._next_audio
+            if float(packet.pts * packet.time_base) >= seconds:
+                return
+            packet.stream = self._audio_out
+            self._next_audio = None
+            self._mux([packet])
 
     def write(self, rgb, pts, overlay=""):
         import av
@@ -113,29 +220,44 @@ class VideoFileSink(Sink):
             ticks = self._last_pts + 1  # encoders need strictly increasing timestamps
         frame.pts, frame.time_base = ticks, self.time_base
         self._last_pts = ticks
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+        self._end_seconds = float(ticks * self.time_base) + 1 / float(self.fps)
+        self._copy_audio_until(float(ticks * self.time_base))
+        try:
+            packets = self.stream.encode(frame)
+        except av.error.FFmpegError as exc:
+            raise self._failed(exc) from None
+        self._mux(packets)
         self.frames += 1
         return True
 
     def close(self) -> None:
-        if getattr(self, "container", None) is None:
+        """Flush the encoder, copy the audio up to the end of the video written, finish the file.
+        A write error here is raised after the file is closed."""
+        if self.container is None:
             return
-        for packet in self.stream.encode(None):
-            self.container.mux(packet)
-        if self._audio_in is not None:
-            for packet in self._audio_in.demux(self._audio_src):
-                if packet.dts is None:
-                    continue
-                packet.stream = self._audio_out
-                self.container.mux(packet)
-            self._audio_in.close()
-        self.container.close()
-        self.container = None
+        error = None
+        try:
+            self._mux(self.stream.encode(None))
+            if self._end_seconds is not None:
+                self._copy_audio_until(self._end_seconds)
+        except SinkError as exc:
+            error = exc
+        finally:
+            if self._audio_in is not None:
+                self._audio_in.close()
+            try:
+                self.container.close()
+            except Exception as exc:  # the trailer could not be written (full disk): the fragments already are
+                error = error or self._failed(exc)
+            self.container = None
+        if error is not None:
+            raise error
 
 
 class DisplaySink(Sink):
     """An OpenCV window with an fps/latency overlay; q or Esc closes it."""
+
+    shows_overlay = True
 
     def __init__(self, fullscreen: bool = False, title: str = "nircolor"):
         self.fullscreen, self.title = fullscreen, title
@@ -171,14 +293,14 @@ class DisplaySink(Sink):
             pass
 
 
-def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None) -> Sink:
+def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None, overwrite: bool = False) -> Sink:
     text = str(uri)
     if text.startswith("null://"):
         return NullSink()
     if text.startswith("display://"):
         return DisplaySink(fullscreen="fullscreen" in text)
     if text.endswith("/") or Path(text).is_dir():
-        return ImageFolderSink(text)
-    if Path(text).suffix.lower() in (".mp4", ".mkv", ".mov", ".avi"):
-        return VideoFileSink(text, codec=codec, audio_from=audio_from)
+        return ImageFolderSink(text, overwrite=overwrite)
+    if Path(text).suffix.lower() in VideoFileSink.KILL_SAFE:
+        return VideoFileSink(text, codec=codec, audio_from=audio_from, overwrite=overwrite)
     raise SinkError(f"cannot tell what output {text!r} is; {URI_HELP}")

@@ -180,7 +180,12 @@ class ImageSource(Source):
 
     def open(self) -> "ImageSource":
         p = Path(self.pattern)
-        files = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else sorted(glob.glob(self.pattern))
+        if p.is_file():
+            files = [str(p)]
+        elif p.is_dir():
+            files = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files = sorted(glob.glob(self.pattern))
         if not files:
             raise SourceError(f"no images match {self.pattern}; check the folder or glob")
         self.files = files
@@ -342,6 +347,9 @@ def open_source(uri: str, **options) -> Source:
     text = str(uri)
     if text.startswith(STREAM_SCHEMES):
         return StreamSource(text, **options)
+    local = Path(text[len("file://"):] if text.startswith("file://") else text)
+    if local.is_file():  # a path that exists is a file first: 'drive[1].mp4', 'what?.mp4', a file named 20240101
+        return ImageSource(str(local), **options) if local.suffix.lower() in IMAGE_SUFFIXES else VideoFileSource(str(local))
     if text.startswith(CAMERA_SCHEMES):
         return CameraSource(text.split("://", 1)[1], **options)
     if text.isdigit():

@@ -127,7 +127,8 @@ def test_ort_providers_prefer_tensorrt_with_caches_and_profile(tmp_path):
 def test_ort_providers_say_what_is_missing():
     chosen, why = ort_providers.choose(["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert chosen[0][0] == "CUDAExecutionProvider" and "TensorrtExecutionProvider not in this onnxruntime" in why
-    with pytest.raises(RuntimeError, match="not CUDAExecutionProvider; install onnxruntime-gpu"):
+    # The advice names a flag that exists (it once named --provider, which no command has).
+    with pytest.raises(ValueError, match="not CUDAExecutionProvider; on a CUDA machine install onnxruntime-gpu, otherwise run with --device cpu"):
         ort_providers.choose(["CPUExecutionProvider"], "cuda")
     with pytest.raises(ValueError, match="unknown execution provider 'rocm'"):
         ort_providers.choose(["CPUExecutionProvider"], "rocm")

@@ -35,7 +35,8 @@ def make_clip(path, frames=12, fps=Fraction(12), size=(96, 64), audio=True):
             a.layout = "mono"
         for i in range(frames):
             src = nirs[i % len(nirs)]
-            crop = src[: h, i : i + w]
+            x = i % (src.shape[1] - w + 1)  # a pan that wraps around, for clips of any length
+            crop = src[: h, x : x + w]
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(crop), format="gray")
             frame.pts = i
             for p in v.encode(frame):
