@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,26 +27,35 @@ def export_checked(
     frames: int = 4,
 ) -> ExportResult:
     """Export to ONNX and compare ONNX Runtime against PyTorch on real frames. An FP16 export is
-    also compared with a temporary FP32 export. Below the floor, or with any NaN/Inf, the file is
-    removed and ParityError says by how much it missed."""
-    path = export_onnx(model, out, io=io, fp16=fp16, opset=opset, simplify=simplify)
+    also compared with a temporary FP32 export. Below the floor, or with any NaN/Inf, nothing is
+    written and ParityError says by how much it missed.
+
+    The file appears at `out` only once checked: the export goes to a temporary name beside it
+    and is renamed over `out` after the check, so an interrupted or failed check leaves no
+    unchecked model for a cache to trust."""
+    out = Path(out)
     reference, card = check.torch_runner(model)
+    # The check frames are read first: a wrong --check-data is reported before anything is written.
     samples = check.pad_frames(check.sample_frames(check_data, frames), card.pad_multiple)
-    candidate = check.onnx_runner(path)
-    reports = []
-    if fp16:
-        fp32_path = path.with_name(path.name + ".fp32-reference.onnx")
-        try:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.onnx")
+    fp32_path = temporary.with_name(temporary.name + ".fp32-reference.onnx")
+    try:
+        export_onnx(model, temporary, io=io, fp16=fp16, opset=opset, simplify=simplify)
+        candidate = check.onnx_runner(temporary)
+        reports = []
+        if fp16:
             export_onnx(model, fp32_path, io=io, fp16=False, opset=opset, simplify=simplify)
             reports.append(check.compare(check.onnx_runner(fp32_path), candidate, samples, ("ONNX FP32", "ONNX FP16")))
-        finally:
-            fp32_path.unlink(missing_ok=True)
-        floor = check.FP16_MIN_PSNR
-    else:
-        floor = check.FP32_MIN_PSNR
-    reports.insert(0, check.compare(reference, candidate, samples, ("PyTorch", f"ONNX {'FP16' if fp16 else 'FP32'}")))
-    failed = [r for r in reports[-1:] if not r.passed(floor)]
-    if failed:
-        path.unlink(missing_ok=True)
-        raise check.ParityError(f"refused {path}: {failed[0]} (needs at least {floor:.0f} dB and no NaN/Inf)")
-    return ExportResult(path, reports)
+            floor = check.FP16_MIN_PSNR
+        else:
+            floor = check.FP32_MIN_PSNR
+        reports.insert(0, check.compare(reference, candidate, samples, ("PyTorch", f"ONNX {'FP16' if fp16 else 'FP32'}")))
+        failed = [r for r in reports[-1:] if not r.passed(floor)]
+        if failed:
+            raise check.ParityError(f"refused {out}: {failed[0]} (needs at least {floor:.0f} dB and no NaN/Inf)")
+        os.replace(temporary, out)
+    finally:
+        temporary.unlink(missing_ok=True)
+        fp32_path.unlink(missing_ok=True)
+    return ExportResult(out, reports)

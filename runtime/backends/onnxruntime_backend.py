@@ -29,10 +29,25 @@ def onnx_for(model: str, io: str = "uint8", fp16: bool = False) -> Path:
     source = zoo.resolve(model)
     digest = checkpoint.file_sha256(source)[:16]
     path = cache_dir() / "onnx" / f"{source.stem}-{digest}-{io}{'-fp16' if fp16 else ''}.onnx"
+    if path.exists() and not _readable(path):
+        print(f"the cached export {path} is damaged; exporting it again")
+        path.unlink()
     if not path.exists():
         print(f"exporting {source.name} to {path} (once; checked against PyTorch)")
         export_checked(source, path, io=io, fp16=fp16)
     return path
+
+
+def _readable(path: Path) -> bool:
+    """A cached export that loads and carries our metadata (exports are renamed into the cache
+    only once checked, so this catches damage after the fact: a bad disk, a stray edit)."""
+    from nircolor.export.onnx import OnnxModelError, read_metadata
+
+    try:
+        read_metadata(path)
+        return True
+    except OnnxModelError:
+        return False
 
 
 class OnnxRuntimeRunner(Runner):

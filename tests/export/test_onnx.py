@@ -122,6 +122,33 @@ def test_export_checked_refuses_below_the_floor(tmp_path, monkeypatch, model_pat
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_an_interrupted_check_leaves_no_model_behind(tmp_path, monkeypatch, model_path):
+    """The file appears only once checked: Ctrl-C during the check leaves neither the model nor a
+    temporary file, so the runtime cache can never trust an unchecked export."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check, "compare", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_checked(model_path, tmp_path / "x.onnx", frames=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_check_folder_is_reported_before_anything_is_written(tmp_path, capsys):
+    assert main(["export", "--model", "default", "--out", str(tmp_path / "x.onnx"), "--check-data", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_cached_export_is_exported_again(tmp_path, monkeypatch):
+    from nircolor.runtime.backends.onnxruntime_backend import onnx_for
+
+    monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path))
+    path = onnx_for("snet16")
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 3])  # a cut-off file, as a full disk once left
+    assert onnx_for("snet16") == path and read_metadata(path)["architecture"] == "snet"
+
+
 def test_bad_onnx_files(tmp_path, exported):
     with pytest.raises(OnnxModelError, match="does not exist"):
         read_metadata(tmp_path / "none.onnx")
