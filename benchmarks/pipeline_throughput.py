@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nircolor.models.upsample import GuidedUpsampling
+from nircolor.models.upsample import GuidedUpsampling, WorkingSize
 from nircolor.runtime import backends, stats
 from nircolor.runtime.bench import BenchConfig, time_runner
 from nircolor.runtime.pipeline import Pipeline, PipelineConfig
@@ -60,8 +60,7 @@ def pipeline(runner, clip: str, args):
         sink = open_sink(str(Path(tmp) / "out.mp4") if args.output == "video" else "null://")
         sink.open(source.info, (source.info.width, source.info.height))
         start = time.perf_counter()
-        upsampling = GuidedUpsampling.for_frame(source.info.height, source.info.width, runner.info.infer_size)
-        config = PipelineConfig(policy="offline", max_frames=args.frames, batch=args.batch, upsampling=upsampling)
+        config = PipelineConfig(policy="offline", max_frames=args.frames, batch=args.batch, working=WorkingSize(runner.info.infer_size))
         result = Pipeline(source, runner, [sink], config).run()
         elapsed = time.perf_counter() - start
         sink.close()

@@ -66,10 +66,11 @@ def find_pairs(root: str | Path) -> list[PairPaths]:
     return pairs
 
 
-def to_nir(frame: np.ndarray) -> np.ndarray:
+def to_nir(frame: np.ndarray, bits: int = 16) -> np.ndarray:
     """Any image or video frame -> HxW uint8 NIR: colour (BGR) reduced to grey with BT.601 luma,
-    as OpenCV reads single-channel images; 16-bit scaled to 8; float taken as [0, 1]. The one
-    place that says what a NIR input is, for training data and live frames alike."""
+    as OpenCV reads single-channel images; 16-bit containers scaled to 8 bits from `bits`
+    significant bits (12 for a 12-bit sensor's PNGs); float taken as [0, 1]. The one place that
+    says what a NIR input is, for training data and live frames alike."""
     if not isinstance(frame, np.ndarray) or frame.size == 0:
         raise ValueError(f"empty or missing frame ({type(frame).__name__} of size {getattr(frame, 'size', 0)})")
     if frame.ndim == 3 and frame.shape[2] == 1:
@@ -79,7 +80,11 @@ def to_nir(frame: np.ndarray) -> np.ndarray:
     if frame.ndim != 2:
         raise ValueError(f"frame of shape {frame.shape} is neither grey (HxW) nor colour (HxWx3)")
     if frame.dtype == np.uint16:
-        frame = ((frame.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        if bits == 16:
+            frame = ((frame.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        else:
+            top = (1 << bits) - 1
+            frame = np.rint(np.minimum(frame, top) * (255.0 / top)).astype(np.uint8)
     elif frame.dtype in (np.float32, np.float64):
         if not np.isfinite(frame).all():
             raise ValueError("frame holds NaN or infinite values")

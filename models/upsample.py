@@ -77,3 +77,18 @@ class GuidedUpsampling:
         offset = cv2.resize(mean(b) * 255, (w, h), interpolation=cv2.INTER_LINEAR)
         scaled = cv2.multiply(gain, cv2.cvtColor(nir, cv2.COLOR_GRAY2RGB), dtype=cv2.CV_32F)
         return cv2.add(scaled, offset, dtype=cv2.CV_8U)
+
+
+@dataclass(frozen=True)
+class WorkingSize:
+    """Which upsampling each frame gets, decided from that frame's own size: a folder of mixed
+    sizes, or a stream that reconnects at another resolution, is seen at the right scale."""
+
+    infer_size: int | None = None  # the model's working size (long side), from its metadata
+    scale: float | None = None  # a fixed fraction of every frame's size instead (--infer-scale)
+
+    def upsampling(self, height: int, width: int) -> GuidedUpsampling | None:
+        if self.scale is not None:
+            return GuidedUpsampling.at(self.scale)
+        return GuidedUpsampling.for_frame(height, width, self.infer_size)
+

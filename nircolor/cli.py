@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
                  policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
                  stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale,
-                 overwrite=args.overwrite)
+                 overwrite=args.overwrite, input_bits=args.input_bits)
     # A run that could not write every frame it read, or was cut short, says so in its exit status.
     return exit_status(result)
 
@@ -129,6 +129,8 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
                    help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame "
                         "(e.g. 0.5; default: the scale the model was trained at, from its metadata; 1 for full size)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--input-bits", type=int, choices=range(8, 17), metavar="{8..16}",
+                   help="significant bits of 16-bit input images (default: 10 or 12 when the first image's values fit, else 16)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist (default: refuse)")
     p.add_argument("--stats-json", help="write frame counts, skips and per-stage latency here")
     p.add_argument("--no-progress", action="store_true")

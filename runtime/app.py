@@ -14,8 +14,8 @@ from . import backends, stats
 from .pipeline import Pipeline, PipelineConfig, PipelineError, PipelineResult
 from .signals import StopOnSignals
 from .sinks import Sink, check_destination, open_sink
-from .sources import VideoFileSource, open_source
-from ..models.upsample import GuidedUpsampling
+from .sources import ImageSource, VideoFileSource, open_source
+from ..models.upsample import WorkingSize
 
 
 def report(result: PipelineResult, stats_json: str | None, extra: dict | None = None) -> None:
@@ -73,8 +73,12 @@ def _close_all(sinks: list[Sink]) -> list[Exception]:
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
-        infer_scale: float | None = None, overwrite: bool = False) -> PipelineResult:
+        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None) -> PipelineResult:
     source = open_source(source_uri)
+    if input_bits is not None:
+        if not isinstance(source, ImageSource):
+            raise ValueError("--input-bits is for 16-bit image files; video decoders already scale 10- and 12-bit video")
+        source.bits = input_bits
     sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json)
     source.open()
     failure: PipelineError | None = None
@@ -88,11 +92,10 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         with runner:
             info = runner.info
             # A model trained on downscaled frames says so in its metadata; --infer-scale overrides.
-            if infer_scale is None:
-                upsampling = GuidedUpsampling.for_frame(source.info.height, source.info.width, info.infer_size)
-            else:
-                upsampling = GuidedUpsampling.at(infer_scale)
-            config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, upsampling=upsampling)
+            # The scale is decided per frame; the note names the one for the size the source reports.
+            working = WorkingSize(info.infer_size, infer_scale)
+            config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, working=working)
+            upsampling = working.upsampling(source.info.height, source.info.width) if source.info.height else None
             scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
             print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}")
             width = source.info.width * (2 if layout == "side-by-side" else 1)

@@ -21,7 +21,7 @@ import torch
 
 from nircolor import __version__
 from nircolor.models import checkpoint, zoo
-from nircolor.models.upsample import GuidedUpsampling
+from nircolor.models.upsample import GuidedUpsampling, WorkingSize
 
 from . import backends
 from .frames import pad_batch
@@ -164,8 +164,7 @@ def time_runner(runner, frame: np.ndarray, cfg: BenchConfig) -> list[float]:
 def pipeline_latency(runner, policy: str, frames: int) -> dict:
     # Live reads are paced to the clip's frame rate, as a camera delivers frames.
     with VideoFileSource(str(SAMPLE_CLIP), realtime=policy == "live") as source:
-        upsampling = GuidedUpsampling.for_frame(source.info.height, source.info.width, runner.info.infer_size)
-        config = PipelineConfig(policy=policy, max_frames=frames, overlay=False, upsampling=upsampling)
+        config = PipelineConfig(policy=policy, max_frames=frames, overlay=False, working=WorkingSize(runner.info.infer_size))
         result = Pipeline(source, runner, [NullSink()], config).run()
     stages = result.stats
     busy = sum(stages[s]["mean_ms"] for s in ("capture", "preprocess", "infer", "postprocess", "output"))

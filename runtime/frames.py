@@ -17,11 +17,11 @@ class FrameError(ValueError):
     """A frame that cannot be colourised; the message says what was wrong."""
 
 
-def to_nir(frame: np.ndarray) -> np.ndarray:
+def to_nir(frame: np.ndarray, bits: int = 16) -> np.ndarray:
     """Any camera/video frame -> HxW uint8 NIR, reduced the way the models' training data was
     (nircolor.models.data.to_nir); a frame that cannot be is a FrameError."""
     try:
-        return data.to_nir(frame)
+        return data.to_nir(frame, bits)
     except ValueError as exc:
         raise FrameError(str(exc)) from None
 

@@ -26,7 +26,7 @@ from .frames import crop_batch, pad_batch, side_by_side
 from .sinks import Sink
 from .sources import Source, Status
 from .stats import RecentRate, Stats
-from ..models.upsample import GuidedUpsampling
+from ..models.upsample import WorkingSize
 
 LAYOUTS = ("color", "side-by-side")
 _END = object()
@@ -49,7 +49,7 @@ class PipelineConfig:
     layout: str = "color"
     max_frames: int | None = None
     overlay: bool = True  # fps/latency text, drawn only by sinks a person watches (a window)
-    upsampling: GuidedUpsampling | None = None  # run the model smaller, restore guided by NIR
+    working: WorkingSize = WorkingSize()  # per frame: run the model smaller, restore guided by NIR
 
     def __post_init__(self):
         if self.policy not in ("live", "offline"):
@@ -235,7 +235,7 @@ class Pipeline:
                     items, ended = self._next_batch()
                 if not items:
                     continue
-                up = self.config.upsampling
+                up = self.config.working.upsampling(*items[0].nir.shape)  # a batch holds frames of one size
                 t0 = time.perf_counter()
                 nirs = [up.downscale(i.nir) if up else i.nir for i in items]
                 batch, padding = pad_batch(nirs, self.runner.info.pad_multiple)

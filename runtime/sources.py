@@ -171,12 +171,27 @@ class VideoFileSource(Source):
 
 
 class ImageSource(Source):
-    """A sorted glob or folder of images, one frame each, at a nominal frame rate."""
+    """A sorted glob or folder of images, one frame each, at a nominal frame rate.
 
-    def __init__(self, pattern: str, fps: float = 25.0):
+    16-bit images from 10- or 12-bit sensors hold values up to 1023 or 4095 only: read as 16-bit
+    they come out nearly black. Unless `bits` is given, the first 16-bit image decides: values
+    that all fit in 12 (or 10) bits are taken as that many, said once, for the whole run (a
+    per-frame guess would flicker)."""
+
+    def __init__(self, pattern: str, fps: float = 25.0, bits: int | None = None, log=print):
         self.pattern = pattern
         self.info = SourceInfo(pattern, live=False, fps=Fraction(fps).limit_denominator(1001))
         self._index = 0
+        self.bits, self.log = bits, log
+
+    def _bits_for(self, image: np.ndarray, path: str) -> int:
+        if self.bits is None:
+            top = int(image.max())
+            self.bits = 10 if top < 1024 else 12 if top < 4096 else 16
+            if self.bits < 16:
+                self.log(f"note: {path} is 16-bit with values up to {top}: reading the images as {self.bits}-bit "
+                         f"(0..{(1 << self.bits) - 1} is black..white); pass --input-bits 16 if they are a dim 16-bit scene")
+        return self.bits
 
     def open(self) -> "ImageSource":
         p = Path(self.pattern)
@@ -205,7 +220,8 @@ class ImageSource(Source):
         if image is None:
             return Read(Status.SKIP, pts=pts, index=index, reason=f"{path} is not a readable image")
         try:
-            return Read(Status.OK, to_nir(image), pts, index)
+            bits = self._bits_for(image, path) if image.dtype == np.uint16 else 16
+            return Read(Status.OK, to_nir(image, bits), pts, index)
         except FrameError as exc:
             return Read(Status.SKIP, pts=pts, index=index, reason=f"{path}: {exc}")
 

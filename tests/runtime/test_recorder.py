@@ -287,3 +287,87 @@ def test_the_overlay_is_drawn_only_for_a_sink_a_person_watches(tmp_path):
         sink = Recording(shows)
         Pipeline(FastLiveSource(5, fps=1000), SlowRunner(0.0).load(), [sink], PipelineConfig()).run()
         assert all(o.endswith(" ms") for o in sink.overlays) if shows else sink.overlays == [""] * 5
+
+
+# Decisions follow the frame.
+
+def test_each_frame_is_seen_at_its_own_working_scale():
+    from nircolor.models.upsample import WorkingSize
+    from nircolor.runtime.backends.base import ModelInfo, Runner
+    from nircolor.runtime.pipeline import Pipeline, PipelineConfig
+    from nircolor.runtime.sinks import NullSink
+    from nircolor.runtime.sources import Read, Source, Status
+
+    class Grey(Runner):
+        name = "grey"
+
+        def __init__(self):
+            super().__init__()
+            self.shapes = []
+
+        def _load_impl(self):
+            return ModelInfo("grey", "test", 16, "fp32", "cpu", infer_size=384)
+
+        def _infer_impl(self, batch):
+            self.shapes.append(batch.shape[2:])
+            return np.repeat(batch[:, 0, :, :, None], 3, axis=3)
+
+    class Mixed(Source):  # a folder of mixed sizes, or a stream that reconnects at another size
+        sizes = [(64, 96), (600, 800), (64, 96)]
+        info = SourceInfo("mixed", live=False, width=96, height=64)
+
+        def __init__(self):
+            self.i = 0
+
+        def read(self):
+            if self.i == len(self.sizes):
+                return Read(Status.END, index=self.i)
+            self.i += 1
+            return Read(Status.OK, np.full(self.sizes[self.i - 1], 90, np.uint8), None, self.i - 1)
+
+    runner, sink = Grey().load(), NullSink()
+    outputs = []
+    sink.write = lambda rgb, pts, overlay="": outputs.append(rgb.shape) or True
+    Pipeline(Mixed(), runner, [sink], PipelineConfig(batch=1, working=WorkingSize(384))).run()
+    assert [tuple(s) for s in runner.shapes] == [(64, 96), (288, 384), (64, 96)]  # 800x600 seen at 384x288
+    assert outputs == [(64, 96, 3), (600, 800, 3), (64, 96, 3)]
+
+
+def test_pipeline_output_with_upsampling_matches_the_reference(tmp_path):
+    """The sample clip (480x320) is never upsampled by the default model; a 1024x680 frame is."""
+    from nircolor.models import checkpoint, zoo
+    from nircolor.models.data import find_pairs, read_nir
+    from nircolor.models.inference import colorize
+    from nircolor.models.upsample import working_scale
+
+    pair = find_pairs(Path(__file__).parents[1] / "data" / "pairs")[0]
+    nir = read_nir(pair.nir)
+    frame = np.ascontiguousarray(np.tile(nir, (8, 8))[:680, :1024])
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "big.png"), frame)
+    assert main(["transcode", str(tmp_path / "big.png"), str(tmp_path / "out") + "/", "--backend", "torch", "--no-progress"]) == 0
+    written = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "000000.png")), cv2.COLOR_BGR2RGB)
+    net, card = checkpoint.load(zoo.resolve("default"))
+    scale = working_scale(680, 1024, card.infer_size)
+    assert scale < 1
+    expected = colorize(net, frame, infer_scale=scale)
+    assert written.shape == (680, 1024, 3) and np.abs(written.astype(int) - expected).max() <= 1
+
+
+def test_twelve_bit_data_in_sixteen_bit_pngs_is_not_black(tmp_path, capsys):
+    import cv2
+
+    from nircolor.models.data import find_pairs, read_nir
+
+    nir = read_nir(find_pairs(Path(__file__).parents[1] / "data" / "pairs")[0].nir)
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i}.png"), (nir.astype(np.uint32) * 4095 // 255).astype(np.uint16))  # a 12-bit sensor's PNG
+    with open_source(str(folder)) as source:
+        frame = source.read().frame
+    assert np.abs(frame.astype(int) - nir).max() <= 1 and "as 12-bit" in capsys.readouterr().out
+    with open_source(str(folder)) as source:
+        source.bits = 16
+        assert source.read().frame.max() <= 16  # what every 16-bit PNG gave before: nearly black
