@@ -13,6 +13,8 @@ Live sources that fail reconnect with back-off and say so.
 from __future__ import annotations
 
 import glob
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -226,8 +228,68 @@ class ImageSource(Source):
             return Read(Status.SKIP, pts=pts, index=index, reason=f"{path}: {exc}")
 
 
+class _Stalled(Exception):
+    pass
+
+
+class _Grabber:
+    """Runs a source's blocking grab on a daemon thread, so a camera or stream that stalls costs
+    the pipeline `read_timeout`, not forever. A stalled grabber is abandoned with the device it
+    is stuck in (releasing a device mid-read is unsafe); the source reconnects with a new one."""
+
+    def __init__(self, grab):
+        self._requests: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+        threading.Thread(target=self._serve, args=(grab,), name="grab", daemon=True).start()
+
+    def _serve(self, grab) -> None:
+        while self._requests.get() is not None:
+            try:
+                self._results.put((grab(), None))
+            except Exception as exc:
+                self._results.put((None, exc))
+
+    def grab(self, timeout: float):
+        self._requests.put(True)
+        try:
+            result, exc = self._results.get(timeout=timeout)
+        except queue.Empty:
+            raise _Stalled from None
+        if exc is not None:
+            raise exc
+        return result
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+
+def _interruptible(work, what: str):
+    """Run blocking `work` (a connect with its own timeout) on a daemon thread while the main
+    thread waits in short steps, so Ctrl-C stops a connect at once instead of after its timeout."""
+    outcome: list = []
+
+    def target():
+        try:
+            outcome.append((work(), None))
+        except BaseException as exc:
+            outcome.append((None, exc))
+
+    thread = threading.Thread(target=target, name=what, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+    result, exc = outcome[0]
+    if exc is not None:
+        raise exc
+    return result
+
+
 class _Reconnecting(Source):
-    """Shared by live sources: reopen with exponential back-off, never block the pipeline."""
+    """Shared by live sources: reopen with exponential back-off, never block the pipeline.
+
+    Timestamps count from the run's first frame (a camera's own clock counts from boot; a stream
+    that reconnects starts its clock again) and a read that brings nothing for `read_timeout`
+    seconds is a stall: the source reconnects."""
 
     backoff_start, backoff_max = 0.5, 8.0
 
@@ -237,6 +299,9 @@ class _Reconnecting(Source):
         self._index, self._retry_at, self._backoff = 0, 0.0, self.backoff_start
         self.reconnects = 0
         self._connected = False
+        self._grabber: _Grabber | None = None
+        self._run_start: float | None = None  # monotonic time of the run's first frame
+        self._offset: float | None = None  # source clock -> seconds since the first frame, per connection
 
     def _connect(self) -> None:
         raise NotImplementedError
@@ -248,8 +313,9 @@ class _Reconnecting(Source):
         raise NotImplementedError
 
     def open(self) -> "_Reconnecting":
-        self._connect()  # the first connection must work: a wrong address is an error
+        _interruptible(self._connect, "connect")  # the first connection must work: a wrong address is an error
         self._connected = True
+        self._grabber, self._offset = _Grabber(self._grab), None
         return self
 
     def read(self) -> Read:
@@ -260,6 +326,7 @@ class _Reconnecting(Source):
             try:
                 self._connect()
                 self._connected = True
+                self._grabber, self._offset = _Grabber(self._grab), None
                 self.reconnects += 1
                 self._backoff = self.backoff_start
                 self.log(f"{self.info.uri}: reconnected")
@@ -267,19 +334,31 @@ class _Reconnecting(Source):
                 self._schedule_retry(f"reconnect failed: {exc}")
                 return Read(Status.TIMEOUT, index=self._index, reason=str(exc))
         try:
-            image, pts = self._grab()
+            image, pts = self._grabber.grab(self.read_timeout)
+        except _Stalled:
+            self._grabber = None  # it stays stuck in the device; the device goes with it
+            self._connected = False
+            self._schedule_retry(f"no frame for {self.read_timeout:g} s (stalled)")
+            return Read(Status.TIMEOUT, index=self._index, reason="source stalled; reconnecting")
         except Exception as exc:
             image, pts = None, None
             self.log(f"{self.info.uri}: read failed ({exc})")
         if image is None:
+            self._grabber.close()
             self._disconnect()
             self._connected = False
-            self._schedule_retry("lost or stalled")
-            return Read(Status.TIMEOUT, index=self._index, reason="source lost or stalled; reconnecting")
+            self._schedule_retry("lost")
+            return Read(Status.TIMEOUT, index=self._index, reason="source lost; reconnecting")
         index = self._index
         self._index += 1
+        now = time.monotonic()
+        clock = pts if pts is not None else now
+        if self._run_start is None:
+            self._run_start = now
+        if self._offset is None:  # first frame of this connection: its clock may start anywhere
+            self._offset = (now - self._run_start) - clock
         try:
-            return Read(Status.OK, to_nir(image), pts if pts is not None else time.monotonic(), index)
+            return Read(Status.OK, to_nir(image), max(0.0, clock + self._offset), index)
         except FrameError as exc:
             return Read(Status.SKIP, index=index, reason=str(exc))
 
@@ -290,6 +369,8 @@ class _Reconnecting(Source):
 
     def close(self) -> None:
         if self._connected:
+            if self._grabber is not None:
+                self._grabber.close()
             self._disconnect()
             self._connected = False
 

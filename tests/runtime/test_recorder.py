@@ -371,3 +371,56 @@ def test_twelve_bit_data_in_sixteen_bit_pngs_is_not_black(tmp_path, capsys):
     with open_source(str(folder)) as source:
         source.bits = 16
         assert source.read().frame.max() <= 16  # what every 16-bit PNG gave before: nearly black
+
+
+# Live sources: stalls, clocks, Ctrl-C while connecting.
+
+class FakeCamera:
+    """A live source whose device clock counts from boot, that can stall or be slow to connect."""
+
+    @staticmethod
+    def make(stall_after=None, connect_seconds=0.0):
+        from nircolor.runtime.sources import _Reconnecting
+
+        class Camera(_Reconnecting):
+            def __init__(self):
+                super().__init__("fake://camera", read_timeout=0.3, log=lambda text: None)
+                self.frames = 0
+
+            def _connect(self):
+                time.sleep(connect_seconds)
+
+            def _disconnect(self):
+                pass
+
+            def _grab(self):
+                self.frames += 1
+                if stall_after is not None and self.frames > stall_after:
+                    time.sleep(3600)  # a USB camera that stops delivering without an error
+                time.sleep(0.01)
+                return np.full((8, 8), 50, np.uint8), 705.7 + self.frames / 30  # seconds since boot
+
+        return Camera()
+
+
+def test_live_timestamps_start_at_zero_and_a_stalled_camera_times_out():
+    from nircolor.runtime.sources import Status
+
+    camera = FakeCamera.make(stall_after=3).open()
+    reads = [camera.read() for _ in range(3)]
+    assert reads[0].pts == 0.0 and reads[2].pts == pytest.approx(2 / 30, abs=1e-6)
+    start = time.monotonic()
+    stalled = camera.read()
+    assert stalled.status is Status.TIMEOUT and "stalled" in stalled.reason
+    assert time.monotonic() - start < 1.0  # read_timeout is 0.3 s; it used to block for good
+
+
+def test_ctrl_c_while_connecting_stops_at_once():
+    import threading
+
+    camera = FakeCamera.make(connect_seconds=5.0)
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        camera.open()
+    assert time.monotonic() - start < 1.5
