@@ -81,6 +81,8 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         source.bits = input_bits
     sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json)
     source.open()
+    for note in source.info.notes:
+        print(f"note: {source_uri}: {note}")
     failure: PipelineError | None = None
     try:
         live = source.info.live if policy is None else policy == "live"

@@ -13,6 +13,7 @@ Live sources that fail reconnect with back-off and say so.
 from __future__ import annotations
 
 import glob
+import itertools
 import queue
 import threading
 import time
@@ -129,6 +130,15 @@ class VideoFileSource(Source):
         self.info.audio = bool(self.container.streams.audio)
         self._sixteen = "16" in (stream.codec_context.pix_fmt or "")
         self._frames = self._decode()
+        # A phone or dash camera mounted sideways stores its rotation as metadata: frames are
+        # turned upright here, as players do, so the output plays the right way up.
+        first = next(self._frames, None)
+        self._quarter_turns = (round(first[0].rotation / 90) % 4) if first is not None and first[0] is not None else 0
+        if self._quarter_turns % 2:
+            self.info.width, self.info.height = self.info.height, self.info.width
+            self.info.notes.append(f"turned {90 * self._quarter_turns} degrees upright, as its rotation metadata asks")
+        if first is not None:
+            self._frames = itertools.chain([first], self._frames)
         return self
 
     def _decode(self):
@@ -139,7 +149,8 @@ class VideoFileSource(Source):
                 for frame in packet.decode():
                     yield frame, None
             except av.error.FFmpegError as exc:  # a damaged packet: report it, keep going
-                yield None, f"undecodable packet at pts {packet.pts}: {exc.strerror or exc}"
+                at = f"{float(packet.pts * packet.time_base):.3f} s" if packet.pts is not None and packet.time_base else "an unknown time"
+                yield None, f"undecodable packet at {at}: {exc.strerror or exc}"
 
     def read(self) -> Read:
         try:
@@ -156,6 +167,8 @@ class VideoFileSource(Source):
         if self.realtime:
             self._wait_for(pts if pts is not None else index / float(self.info.fps or 25))
         array = frame.to_ndarray(format="gray16le" if self._sixteen else "gray")
+        if self._quarter_turns:
+            array = np.ascontiguousarray(np.rot90(array, self._quarter_turns))
         return Read(Status.OK, to_nir(array), pts, index)
 
     def _wait_for(self, pts: float) -> None:

@@ -208,6 +208,7 @@ def test_corrupt_image_in_a_folder_is_a_counted_reported_skip(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 3
     assert "read 3 frames, wrote 3" in out and "could not use source frame 2: " in out and "002.jpg is not a readable image" in out
+    assert "(missing from the output between output frames 1 and 2)" in out  # where, in the file the user gets
 
 
 def test_uri_factories():

@@ -424,3 +424,21 @@ def test_ctrl_c_while_connecting_stops_at_once():
     with pytest.raises(KeyboardInterrupt):
         camera.open()
     assert time.monotonic() - start < 1.5
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="FFmpeg's command-line tool writes the rotation metadata (apt-get install ffmpeg)")
+def test_rotation_metadata_is_applied_so_the_output_plays_upright(tmp_path, capsys):
+    import cv2
+
+    clip = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    turned = tmp_path / "turned.mp4"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(clip), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(turned)], check=True)
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(turned), "-frames:v", "1", "-pix_fmt", "gray", str(tmp_path / "upright.png")], check=True)
+    upright = cv2.imread(str(tmp_path / "upright.png"), cv2.IMREAD_GRAYSCALE)  # what a player shows
+    with open_source(str(turned)) as source:
+        assert (source.info.height, source.info.width) == upright.shape == (96, 64)
+        assert np.abs(source.read().frame.astype(int) - upright).mean() < 1
+    assert main(["transcode", str(turned), str(tmp_path / "out.mp4"), "--backend", "torch", "--no-progress"]) == 0
+    assert "turned 90 degrees upright" in capsys.readouterr().out
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert (c.streams.video[0].height, c.streams.video[0].width) == (96, 64)
