@@ -131,23 +131,28 @@ class TensorRTRunner:
         self.stream = torch.cuda.Stream()
 
     def __call__(self, nir: np.ndarray) -> np.ndarray:
-        """N x 1 x H x W uint8 -> N x H x W x 3 float in [0, 255] (check.Runner's contract)."""
+        """N x 1 x H x W uint8 -> N x H x W x 3 in [0, 255] (check.Runner's contract): uint8 from a
+        uint8 graph (copied back as the 1 byte a pixel it is, not as float), float otherwise."""
         torch = self._torch
         if not self.profile.admits(nir.shape):
             raise ValueError(f"input shape {nir.shape} is outside the engine's profile {self.header.profile}; rebuild with --shapes covering it")
-        x = torch.from_numpy(nir).cuda()
-        if self.io == "float32":
-            x = x.float() / 255.0
-        self.context.set_input_shape(self.input, tuple(x.shape))
-        out_shape = tuple(self.context.get_tensor_shape(self.output))
-        y = torch.empty(out_shape, dtype=torch.uint8 if self.io == "uint8" else torch.float32, device="cuda")
-        self.context.set_tensor_address(self.input, x.data_ptr())
-        self.context.set_tensor_address(self.output, y.data_ptr())
-        self.context.execute_async_v3(self.stream.cuda_stream)
+        # Upload, execution and download are all queued on the engine's stream, so the engine
+        # never reads an input that another stream is still writing.
+        with torch.cuda.stream(self.stream):
+            x = torch.from_numpy(nir).cuda(non_blocking=True)
+            if self.io == "float32":
+                x = x.float() / 255.0
+            self.context.set_input_shape(self.input, tuple(x.shape))
+            out_shape = tuple(self.context.get_tensor_shape(self.output))
+            y = torch.empty(out_shape, dtype=torch.uint8 if self.io == "uint8" else torch.float32, device="cuda")
+            self.context.set_tensor_address(self.input, x.data_ptr())
+            self.context.set_tensor_address(self.output, y.data_ptr())
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise EngineFileError(f"TensorRT could not run the engine on input {nir.shape}; see TensorRT's log above, "
+                                      "and rebuild the engine on this machine with 'nircolor build'")
+            host = y.cpu() if self.io == "uint8" else ((y + 1.0) * 127.5).permute(0, 2, 3, 1).cpu()
         self.stream.synchronize()
-        if self.io == "uint8":
-            return y.float().cpu().numpy()
-        return ((y + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()
+        return host.numpy()
 
 
 @dataclass

@@ -35,7 +35,8 @@ class TensorRTRunner(Runner):
                          header.model.get("infer_size"))
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(self.runner(batch)), 0, 255).astype(np.uint8)
+        out = self.runner(batch)
+        return out if out.dtype == np.uint8 else np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
     def _close_impl(self) -> None:
         del self.runner
