@@ -30,7 +30,6 @@ from nircolor.models.data import PairPaths, load_pair
 from nircolor.models.evaluate import comparison_grid
 from nircolor.models.inference import colorize
 from nircolor.models.networks.blocks import count_parameters
-from nircolor.models.upsample import working_scale
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
@@ -44,7 +43,7 @@ def worst_images(cv_dir: Path, summary: dict, data: Path, count: int = 3) -> lis
         fold_dir = next(d for d in sorted(cv_dir.glob("fold*")) if worst["pair"] in (d / "fold_split.txt").read_text().split())
         net, card = checkpoint.load(fold_dir / "best.pt")
         pair = load_pair(PairPaths(category, pair_id, data / category / f"{pair_id}_nir.jpg", data / category / f"{pair_id}_rgb.jpg"))
-        triples.append((pair.nir, colorize(net, pair.nir, infer_scale=working_scale(*pair.nir.shape, card.infer_size)), pair.rgb))
+        triples.append((pair.nir, colorize(net, pair.nir, infer_size=card.infer_size), pair.rgb))
     return triples
 
 

@@ -57,12 +57,30 @@ def sample_frames(folder: str | Path | None = None, limit: int = 4) -> list[np.n
     return [read_nir(p.nir) for p in pairs]
 
 
-def torch_runner(model: str | Path, device: str = "cpu") -> tuple[Runner, checkpoint.ModelCard]:
+def frame_samples(nirs: Sequence[np.ndarray], full_hd: bool = True) -> list[np.ndarray]:
+    """Frames for a frame graph, as 1 x 1 x H x W at their own sizes (no padding: the graph pads),
+    plus the first one at 1920x1080, so the working-size downscale and the guided upsampling run."""
+    import cv2
+
+    frames = [nir[None, None] for nir in nirs]
+    if full_hd and nirs:
+        frames.append(cv2.resize(nirs[0], (1920, 1080), interpolation=cv2.INTER_CUBIC)[None, None])
+    return frames
+
+
+def torch_runner(model: str | Path, device: str = "cpu", graph: str = "network") -> tuple[Runner, checkpoint.ModelCard]:
+    """PyTorch as the reference: the bare network (float output in [0, 255], no rounding), or the
+    frame graph, which rounds to uint8 itself as the exported one does."""
+    from nircolor.models.frame_graph import FrameGraph
+
     net, card = checkpoint.load(zoo.resolve(model))
     net.to(device)
+    frame = FrameGraph(net, card.pad_multiple, card.infer_size).eval() if graph == "frame" else None
 
     @torch.inference_mode()
     def run(nir: np.ndarray) -> np.ndarray:
+        if frame is not None:
+            return frame(torch.from_numpy(nir).to(device)).cpu().numpy().astype(np.float32)
         x = torch.from_numpy(nir).to(device).float() / 255.0
         return ((net(x).float() + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()
 

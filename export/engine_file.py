@@ -115,6 +115,10 @@ def cache_path(cache_dir: str | Path, onnx_path: str | Path, wanted: EngineHeade
 FULL_FRAME_SHAPES = "1x240x320/1x480x640/2x1088x1920"
 
 
+# The frame graph takes camera frames as they come: from its smallest side to 4K, tuned for 720p.
+FRAME_GRAPH_SHAPES = "1x17x17/1x720x1280/2x2160x3840"
+
+
 def default_shapes(infer_size: int | None, pad_multiple: int) -> str:
     """The optimisation profile for a model's inputs: up to its working size (any frame larger is
     downscaled to it first), tuned for one 16:9 frame at that size, batches up to 4; whole frames

@@ -36,10 +36,11 @@ def get(name: str) -> ExportFormat:
         raise FormatError(f"unknown export format {name!r}; choose one of: {', '.join(FORMATS)}") from None
 
 
-def default_path(source: str | Path, fmt: ExportFormat, io: str = "float32") -> Path:
-    """`weights/snet16.pt` -> `snet16.onnx`, `snet16.uint8.fp16.onnx`, ... in the current folder."""
+def default_path(source: str | Path, fmt: ExportFormat, io: str = "uint8", graph: str = "frame") -> Path:
+    """`weights/snet16.pt` -> `snet16.onnx` (the frame graph), `snet16.fp16.onnx`,
+    `snet16.network-float32.onnx` (the bare network), ... in the current folder."""
     stem = Path(source).name.split(".")[0]
-    tag = "" if io == "float32" else f".{io}"
+    tag = "" if graph == "frame" else f".network-{io}"
     return Path(f"{stem}{tag}{fmt.suffix}")
 
 

@@ -1,11 +1,15 @@
 """PyTorch checkpoint -> ONNX, with the checkpoint's metadata in `metadata_props`.
 
-The graph takes frames already padded to the model's multiple (the runtime pads and crops;
-`pad_multiple` in the metadata says by how much), with dynamic batch, height and width.
-Two I/O forms:
-- `float32`: NIR N x 1 x H x W in [0, 1] -> RGB N x 3 x H x W in [-1, 1] (the network as trained);
-- `uint8`: NIR N x 1 x H x W uint8 -> RGB N x H x W x 3 uint8, the scaling, rounding and the
-  transpose to interleaved RGB done in the graph, so the host moves one byte per pixel.
+Two graphs (`graph` in the metadata):
+- `frame` (the default for uint8 I/O): what `nircolor run` shows, self-contained
+  (models/frame_graph.py): uint8 NIR N x 1 x H x W at any H and W >= 17 -> uint8 RGB N x H x W x 3,
+  with the padding, the working-size downscale and the NIR-guided upsampling inside. A consumer
+  hands it camera frames and needs nothing else.
+- `network`: the bare network on frames already padded to the model's multiple (`pad_multiple`
+  in the metadata), for consumers that do their own pre- and post-processing. Two I/O forms:
+  `float32`: NIR in [0, 1] -> RGB N x 3 x H x W in [-1, 1] (the network as trained); `uint8`:
+  the scaling, rounding and the transpose to interleaved RGB done in the graph.
+Batch, height and width are dynamic in both.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from torch import nn
 
 from nircolor import __version__
 from nircolor.models import checkpoint, zoo
+from nircolor.models.frame_graph import MIN_SIDE, FrameGraph
 
 ONNX_FORMAT = "nircolor-onnx/1"
 IO_KINDS = ("float32", "uint8")
+GRAPH_KINDS = ("frame", "network")
 DEFAULT_OPSET = 18
 MAX_SIDE = 8192  # largest frame side the dynamic shapes admit
 
@@ -49,6 +55,22 @@ class DeployGraph(nn.Module):
         return ((rgb + 1.0) * 127.5).round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
 
 
+def default_graph(io: str) -> str:
+    """The self-contained frame graph where it can be (uint8 frames in and out), else the network."""
+    return "frame" if io == "uint8" else "network"
+
+
+def deploy_module(net: nn.Module, card: checkpoint.ModelCard, io: str, fp16: bool, graph: str) -> nn.Module:
+    """The module that is exported (and that the PyTorch backend runs, so both show one picture)."""
+    if graph not in GRAPH_KINDS:
+        raise ValueError(f"unknown graph {graph!r}; choose one of {', '.join(GRAPH_KINDS)}")
+    if graph == "frame":
+        if io != "uint8":
+            raise ValueError("the frame graph takes and returns uint8 frames: use --io uint8, or --graph network for float32 I/O")
+        return FrameGraph(net, card.pad_multiple, card.infer_size, torch.float16 if fp16 else torch.float32)
+    return DeployGraph(net, io, fp16)
+
+
 def _require(module: str, extra: str):
     try:
         return __import__(module)
@@ -56,9 +78,16 @@ def _require(module: str, extra: str):
         raise ImportError(f"ONNX export needs the '{module}' package: pip install 'nircolor[{extra}]'") from None
 
 
-def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str) -> dict[str, str]:
+def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str, graph: str = "network") -> dict[str, str]:
     """The key/value pairs written to `metadata_props` (values are strings; JSON for nested)."""
+    frame = {
+        "min_side": str(MIN_SIDE), "max_side": str(MAX_SIDE),
+        "working_size_resize": "bilinear, antialiased (ONNX Resize antialias=1, half_pixel)",
+        "guided_upsampling": json.dumps({"radius": FrameGraph.radius_default, "eps": FrameGraph.eps_default}),
+    } if graph == "frame" else {}
     return {
+        "graph": graph,
+        **frame,
         "nircolor.format": ONNX_FORMAT,
         "nircolor.version": __version__,
         "architecture": card.architecture,
@@ -77,7 +106,7 @@ def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str) 
     }
 
 
-def _name_dims(model, multiple: int) -> None:
+def _name_dims(model, multiple: int | None) -> None:
     """Give the dynamic axes readable names (the exporter writes e.g. '16*s0')."""
     names = {0: "batch", 2: "height", 3: "width"}
     for value in list(model.graph.input) + list(model.graph.output):
@@ -85,43 +114,51 @@ def _name_dims(model, multiple: int) -> None:
         layout = [0, 2, 3] if len(dims) == 4 and dims[1].dim_value in (1, 3) else [0, 1, 2]
         for axis, name in zip(layout, names.values()):
             if dims[axis].dim_param:
-                dims[axis].dim_param = name if axis == 0 or name == "batch" else f"{name} (multiple of {multiple})"
+                plain = axis == 0 or name == "batch" or multiple is None
+                dims[axis].dim_param = name if plain else f"{name} (multiple of {multiple})"
 
 
 def export_onnx(
     model: str | Path,
     out: str | Path,
-    io: str = "float32",
+    io: str = "uint8",
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
     simplify: bool = True,
+    graph: str | None = None,
 ) -> Path:
-    """Export a checkpoint (path or zoo name) to ONNX and check it. Returns the written path."""
+    """Export a checkpoint (path or zoo name) to ONNX and check it. Returns the written path.
+    `graph`: frame or network (default: frame for uint8 I/O, see the module's docstring)."""
     onnx = _require("onnx", "export")
     _require("onnxscript", "export")
     if opset < 17:
         raise ValueError(f"opset {opset} is too old; nircolor exports opset 17 or newer")
     source = zoo.resolve(model)
     net, card = checkpoint.load(source)
-    graph = DeployGraph(net, io, fp16).eval()
+    graph = graph or default_graph(io)
+    module = deploy_module(net, card, io, fp16, graph).eval()
     m = card.pad_multiple
-    example = torch.zeros(1, 1, 4 * m, 6 * m, dtype=torch.uint8 if io == "uint8" else torch.float32)
+    example = torch.zeros(1, 1, 8 * m, 10 * m, dtype=torch.uint8 if io == "uint8" else torch.float32)
     dim = torch.export.Dim
-    shapes = ({0: dim("batch", min=1, max=256), 2: m * dim("hb", min=1, max=MAX_SIDE // m), 3: m * dim("wb", min=1, max=MAX_SIDE // m)},)
+    if graph == "frame":
+        sides = {2: dim("height", min=MIN_SIDE, max=MAX_SIDE), 3: dim("width", min=MIN_SIDE, max=MAX_SIDE)}
+    else:
+        sides = {2: m * dim("hb", min=1, max=MAX_SIDE // m), 3: m * dim("wb", min=1, max=MAX_SIDE // m)}
+    shapes = ({0: dim("batch", min=1, max=256), **sides},)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            graph, (example,), dynamo=True, opset_version=opset, input_names=["nir"], output_names=["rgb"],
+            module, (example,), dynamo=True, opset_version=opset, input_names=["nir"], output_names=["rgb"],
             dynamic_shapes=shapes, external_data=False, verbose=False,
         )
     proto = program.model_proto
     if simplify:
         proto = _simplify(proto)
-    _name_dims(proto, m)
+    _name_dims(proto, None if graph == "frame" else m)
     del proto.metadata_props[:]
-    for key, value in metadata(card, source, io, "fp16" if fp16 else "fp32").items():
+    for key, value in metadata(card, source, io, "fp16" if fp16 else "fp32", graph).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto, full_check=True)
@@ -156,4 +193,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         decoded[key] = json.loads(props[key])
     decoded["pad_multiple"] = int(props["pad_multiple"])
     decoded["infer_size"] = int(props.get("infer_size", 0)) or None  # 0 or absent: any size as is
+    decoded["graph"] = props.get("graph", "network")  # files from before the frame graph are bare networks
+    if "guided_upsampling" in props:
+        decoded["guided_upsampling"] = json.loads(props["guided_upsampling"])
+    for key in ("min_side", "max_side"):
+        if key in props:
+            decoded[key] = int(props[key])
     return decoded

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import check
-from .onnx import export_onnx
+from .onnx import default_graph, export_onnx
 
 
 @dataclass
@@ -19,12 +19,13 @@ class ExportResult:
 def export_checked(
     model: str | Path,
     out: str | Path,
-    io: str = "float32",
+    io: str = "uint8",
     fp16: bool = False,
     opset: int = 18,
     simplify: bool = True,
     check_data: str | Path | None = None,
     frames: int = 4,
+    graph: str | None = None,
 ) -> ExportResult:
     """Export to ONNX and compare ONNX Runtime against PyTorch on real frames. An FP16 export is
     also compared with a temporary FP32 export. Below the floor, or with any NaN/Inf, nothing is
@@ -34,18 +35,20 @@ def export_checked(
     and is renamed over `out` after the check, so an interrupted or failed check leaves no
     unchecked model for a cache to trust."""
     out = Path(out)
-    reference, card = check.torch_runner(model)
+    graph = graph or default_graph(io)
+    reference, card = check.torch_runner(model, graph=graph)
     # The check frames are read first: a wrong --check-data is reported before anything is written.
-    samples = check.pad_frames(check.sample_frames(check_data, frames), card.pad_multiple)
+    nirs = check.sample_frames(check_data, frames)
+    samples = check.frame_samples(nirs) if graph == "frame" else check.pad_frames(nirs, card.pad_multiple)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.onnx")
     fp32_path = temporary.with_name(temporary.name + ".fp32-reference.onnx")
     try:
-        export_onnx(model, temporary, io=io, fp16=fp16, opset=opset, simplify=simplify)
+        export_onnx(model, temporary, io=io, fp16=fp16, opset=opset, simplify=simplify, graph=graph)
         candidate = check.onnx_runner(temporary)
         reports = []
         if fp16:
-            export_onnx(model, fp32_path, io=io, fp16=False, opset=opset, simplify=simplify)
+            export_onnx(model, fp32_path, io=io, fp16=False, opset=opset, simplify=simplify, graph=graph)
             reports.append(check.compare(check.onnx_runner(fp32_path), candidate, samples, ("ONNX FP32", "ONNX FP16")))
             floor = check.FP16_MIN_PSNR
         else:

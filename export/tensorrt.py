@@ -191,8 +191,10 @@ def build_engine(
     trt = require_tensorrt()
     onnx_path = Path(onnx_path)
     meta = read_metadata(onnx_path)
-    shapes = shapes or engine_file.default_shapes(meta.get("infer_size"), meta["pad_multiple"])
-    profile = engine_file.parse_shapes(shapes, meta["pad_multiple"])
+    frame_graph = meta["graph"] == "frame"  # whole camera frames of any size, not padded working-size inputs
+    multiple = 1 if frame_graph else meta["pad_multiple"]
+    shapes = shapes or (engine_file.FRAME_GRAPH_SHAPES if frame_graph else engine_file.default_shapes(meta.get("infer_size"), multiple))
+    profile = engine_file.parse_shapes(shapes, multiple)
     wanted = wanted_header(onnx_path, "fp16" if fp16 else "fp32", profile, trt.__version__, compute_capability())
     target = Path(out) if out is not None else engine_file.cache_path(cache_dir, onnx_path, wanted)
     if target.exists():
@@ -205,8 +207,12 @@ def build_engine(
     partial = target.with_name(target.name + ".unchecked")
     engine_file.write(partial, wanted, engine)
     # The guard feeds sample frames as the runtime will: seen at the model's working size.
-    seen = [_at_working_size(nir, meta.get("infer_size")) for nir in check.sample_frames(check_data)]
-    frames = [f for f in check.pad_frames(seen, meta["pad_multiple"]) if profile.admits(f.shape)]
+    if frame_graph:
+        candidates = check.frame_samples(check.sample_frames(check_data))
+    else:
+        seen = [_at_working_size(nir, meta.get("infer_size")) for nir in check.sample_frames(check_data)]
+        candidates = check.pad_frames(seen, meta["pad_multiple"])
+    frames = [f for f in candidates if profile.admits(f.shape)]
     if not frames:
         partial.unlink(missing_ok=True)
         raise EngineBuildError(f"no sample frame fits the profile {shapes}; widen --shapes or pass --check-data with frames inside it")

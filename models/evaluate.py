@@ -21,7 +21,6 @@ from . import checkpoint, zoo
 from .data import Pair, find_pairs, load_pair, read_split, split_pairs
 from .inference import colorize
 from .metrics import METRIC_NAMES, all_metrics, mean_metrics, nir_as_grey
-from .upsample import working_scale
 
 
 @dataclass
@@ -119,7 +118,7 @@ def evaluate(
         if degrade is not None:
             pair = Pair(paths, degrade(pair.nir, i), pair.rgb)
         start = time.perf_counter()
-        pred = colorize(net, pair.nir, device, working_scale(*pair.nir.shape, card.infer_size))
+        pred = colorize(net, pair.nir, device, infer_size=card.infer_size)
         seconds += time.perf_counter() - start
         scores = all_metrics(pred, pair.rgb)
         baseline = all_metrics(nir_as_grey(pair.nir), pair.rgb)

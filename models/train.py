@@ -30,7 +30,6 @@ from .losses import L1Objective, SNetObjective, discriminator_loss, generator_ad
 from .metrics import all_metrics, mean_metrics
 from .networks import create
 from .networks.registry import LOSS_NETWORKS
-from .upsample import working_scale
 
 OBJECTIVES = ("snet", "l1", "l1+adv")
 NO_VALIDATION = "none"  # --val-split none: train on every pair, keep the last weights
@@ -101,7 +100,7 @@ def _lr_at(cfg: TrainConfig, step: int, seconds: float = 0.0) -> float:
 def validate(model: torch.nn.Module, pairs, device: str, infer_size: int | None = None) -> dict[str, float]:
     """Full-resolution figures, with the model run at its working size as it will be in use."""
     model.eval()
-    rows = [all_metrics(colorize(model, p.nir, device, working_scale(*p.nir.shape, infer_size)), p.rgb) for p in pairs]
+    rows = [all_metrics(colorize(model, p.nir, device, infer_size=infer_size), p.rgb) for p in pairs]
     model.train()
     return mean_metrics(rows)
 

@@ -56,12 +56,17 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from nircolor.export import formats
+    from nircolor.export.onnx import default_graph
     from nircolor.export.pipeline import export_checked
 
     fmt = formats.get("onnx-fp16" if args.fp16 else "onnx")
-    out = args.out or formats.default_path(args.model, fmt, args.io)
-    result = export_checked(args.model, out, io=args.io, fp16=args.fp16, opset=args.opset, simplify=not args.no_simplify, check_data=args.check_data)
-    print(f"wrote {result.path} ({result.path.stat().st_size / 2**20:.1f} MiB, opset {args.opset}, {args.io} I/O, {'FP16' if args.fp16 else 'FP32'})")
+    graph = args.graph or default_graph(args.io)
+    out = args.out or formats.default_path(args.model, fmt, args.io, graph)
+    result = export_checked(args.model, out, io=args.io, fp16=args.fp16, opset=args.opset, simplify=not args.no_simplify,
+                            check_data=args.check_data, graph=graph)
+    what = "whole frames of any size in and out" if graph == "frame" else "bare network on padded frames"
+    print(f"wrote {result.path} ({result.path.stat().st_size / 2**20:.1f} MiB, opset {args.opset}, {args.io} I/O, "
+          f"{'FP16' if args.fp16 else 'FP32'}, {graph} graph: {what})")
     for report in result.parity:
         print(f"parity: {report}")
     return 0
@@ -223,8 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--model", default="default", help="shipped model name or checkpoint path")
     x.add_argument("--out", help="ONNX file to write (default: <model>[.uint8][.fp16].onnx here)")
     x.add_argument("--fp16", action="store_true", help="FP16 weights and activations; FP32/uint8 inputs and outputs kept")
-    x.add_argument("--io", choices=["float32", "uint8"], default="float32",
-                   help="float32: NIR [0,1] in, RGB [-1,1] NCHW out; uint8: uint8 NIR in, uint8 RGB NHWC out")
+    x.add_argument("--io", choices=["float32", "uint8"], default="uint8",
+                   help="uint8 (default): uint8 NIR in, uint8 RGB NHWC out; float32: NIR [0,1] in, RGB [-1,1] NCHW out")
+    x.add_argument("--graph", choices=["frame", "network"],
+                   help="frame (default for uint8): what 'nircolor run' shows, any frame size, working-size downscale and "
+                        "NIR-guided upsampling inside; network: the bare network on frames padded to its multiple")
     x.add_argument("--opset", type=int, default=18)
     x.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     x.add_argument("--check-data", help="folder of pairs whose NIR frames the parity check uses (default: shipped samples)")

@@ -90,15 +90,18 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
             source.realtime = True  # a recording in live mode plays at its own rate, as a camera would
         if batch is None:
             batch = 1 if live else OFFLINE_BATCH
-        runner, why = backends.create(backend, model, fp16=fp16, device=device)
+        # The model runs as its self-contained frame graph (what an exported file does) unless
+        # --infer-scale asks for a fixed scale, which the host's padding and upsampling then apply.
+        runner, why = backends.create(backend, model, fp16=fp16, device=device, whole_frames=infer_scale is None)
         with runner:
             info = runner.info
-            # A model trained on downscaled frames says so in its metadata; --infer-scale overrides.
-            # The scale is decided per frame; the note names the one for the size the source reports.
             working = WorkingSize(info.infer_size, infer_scale)
             config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, working=working)
-            upsampling = working.upsampling(source.info.height, source.info.width) if source.info.height else None
-            scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
+            if info.whole_frames:
+                scaled = f"; whole-frame graph: frames over {info.infer_size} px are seen at that size and restored guided by the NIR" if info.infer_size else ""
+            else:
+                upsampling = working.upsampling(source.info.height, source.info.width) if source.info.height else None
+                scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
             print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}")
             width = source.info.width * (2 if layout == "side-by-side" else 1)
             opened: list[Sink] = []

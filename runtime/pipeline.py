@@ -238,14 +238,19 @@ class Pipeline:
                     items, ended = self._next_batch()
                 if not items:
                     continue
-                up = self.config.working.upsampling(*items[0].nir.shape)  # a batch holds frames of one size
                 t0 = time.perf_counter()
-                nirs = [up.downscale(i.nir) if up else i.nir for i in items]
-                batch, padding = pad_batch(nirs, self.runner.info.pad_multiple)
+                if self.runner.info.whole_frames:  # the model pads, scales and upsamples itself
+                    up, nirs = None, [i.nir for i in items]
+                    batch = np.stack(nirs)[:, None]
+                else:
+                    up = self.config.working.upsampling(*items[0].nir.shape)  # a batch holds frames of one size
+                    nirs = [up.downscale(i.nir) if up else i.nir for i in items]
+                    batch, padding = pad_batch(nirs, self.runner.info.pad_multiple)
                 t1 = time.perf_counter()
                 rgb = self.runner.infer(batch)
                 t2 = time.perf_counter()
-                for item, nir_small, out in zip(items, nirs, crop_batch(rgb, padding)):
+                outputs = list(rgb) if self.runner.info.whole_frames else crop_batch(rgb, padding)
+                for item, nir_small, out in zip(items, nirs, outputs):
                     if up:
                         out = up.restore(out, item.nir, nir_small)
                     item.rgb = side_by_side(item.nir, out) if self.config.layout == "side-by-side" else out

@@ -32,20 +32,23 @@ def pick(name: str = "auto") -> tuple[str, str]:
     return "torch", "neither TensorRT nor ONNX Runtime is installed"
 
 
-def create(name: str, model: str, fp16: bool = False, device: str = "auto", threads: int | None = None) -> tuple[Runner, str]:
+def create(name: str, model: str, fp16: bool = False, device: str = "auto", threads: int | None = None,
+           whole_frames: bool = True) -> tuple[Runner, str]:
+    """`whole_frames`: run a checkpoint as the self-contained frame graph (what an exported file
+    does; the default), or as the bare network with the host padding and upsampling around it."""
     backend, why = pick(name)
     if backend == "tensorrt":
         from .tensorrt_backend import TensorRTRunner
 
-        return TensorRTRunner(model, fp16=fp16 or name == "auto"), why
+        return TensorRTRunner(model, fp16=fp16 or name == "auto", whole_frames=whole_frames), why
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeRunner
 
         provider = {"auto": "auto", "cpu": "cpu", "cuda": "cuda"}.get(device, "auto")
-        return OnnxRuntimeRunner(model, provider=provider, fp16=fp16, threads=threads), why
+        return OnnxRuntimeRunner(model, provider=provider, fp16=fp16, threads=threads, whole_frames=whole_frames), why
     from .torch_backend import TorchRunner
 
-    return TorchRunner(model, device=device, fp16=fp16, threads=threads), why
+    return TorchRunner(model, device=device, fp16=fp16, threads=threads, whole_frames=whole_frames), why
 
 
 __all__ = ["BACKENDS", "BackendError", "ModelInfo", "Runner", "create", "pick"]

@@ -24,10 +24,14 @@ class ModelInfo:
     device: str
     extra: dict[str, Any] = field(default_factory=dict)
     infer_size: int | None = None  # the scene size the model was trained at (see models.upsample)
+    # True: the model is the self-contained frame graph (models/frame_graph.py): it takes whole
+    # frames of any size and does the padding, working-size downscale and upsampling itself.
+    whole_frames: bool = False
 
 
 class Runner:
-    """uint8 NIR N x 1 x H x W (H, W multiples of `info.pad_multiple`) -> uint8 RGB N x H x W x 3."""
+    """uint8 NIR N x 1 x H x W -> uint8 RGB N x H x W x 3. H and W: any size from 17 for a
+    whole-frame model; multiples of `info.pad_multiple` for a bare network."""
 
     name = "base"
 
@@ -49,7 +53,10 @@ class Runner:
         if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[1] != 1:
             raise BackendError(f"{self.name} runner needs an N x 1 x H x W uint8 batch, got {batch.dtype} {batch.shape}")
         m = self.info.pad_multiple
-        if batch.shape[2] % m or batch.shape[3] % m:
+        if self.info.whole_frames:
+            if min(batch.shape[2:]) < 17:
+                raise BackendError(f"{self.name} runner needs frames of at least 17x17, got {batch.shape[2]}x{batch.shape[3]}")
+        elif batch.shape[2] % m or batch.shape[3] % m:
             raise BackendError(f"{self.name} runner needs H and W multiples of {m}, got {batch.shape[2]}x{batch.shape[3]}; pad with runtime.frames.pad_batch")
         out = self._infer_impl(batch)
         expected = (batch.shape[0], batch.shape[2], batch.shape[3], 3)

@@ -17,9 +17,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NIRCOLOR_CACHE", Path.home() / ".cache" / "nircolor"))
 
 
-def onnx_for(model: str, io: str = "uint8", fp16: bool = False) -> Path:
+def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "frame") -> Path:
     """The ONNX file for a model: itself if it is one, else the cached export of the checkpoint
-    (keyed on the checkpoint's sha256), exported and checked on first use."""
+    (keyed on the checkpoint's sha256 and the graph: the whole-frame graph, or the bare network),
+    exported and checked on first use."""
     if str(model).endswith(".onnx"):
         if not Path(model).exists():
             raise BackendError(f"ONNX file {model} does not exist; export one with 'nircolor export'")
@@ -28,13 +29,13 @@ def onnx_for(model: str, io: str = "uint8", fp16: bool = False) -> Path:
 
     source = zoo.resolve(model)
     digest = checkpoint.file_sha256(source)[:16]
-    path = cache_dir() / "onnx" / f"{source.stem}-{digest}-{io}{'-fp16' if fp16 else ''}.onnx"
+    path = cache_dir() / "onnx" / f"{source.stem}-{digest}-{graph}-{io}{'-fp16' if fp16 else ''}.onnx"
     if path.exists() and not _readable(path):
         print(f"the cached export {path} is damaged; exporting it again")
         path.unlink()
     if not path.exists():
         print(f"exporting {source.name} to {path} (once; checked against PyTorch)")
-        export_checked(source, path, io=io, fp16=fp16)
+        export_checked(source, path, io=io, fp16=fp16, graph=graph)
     return path
 
 
@@ -53,9 +54,10 @@ def _readable(path: Path) -> bool:
 class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
 
-    def __init__(self, model: str, provider: str = "auto", fp16: bool = False, threads: int | None = None):
+    def __init__(self, model: str, provider: str = "auto", fp16: bool = False, threads: int | None = None, whole_frames: bool = True):
         super().__init__()
         self.model, self.provider, self.fp16, self.threads = model, provider, fp16, threads
+        self.graph = "frame" if whole_frames else "network"  # for checkpoints; an ONNX file says what it is
 
     def _load_impl(self) -> ModelInfo:
         import onnxruntime as ort
@@ -63,7 +65,7 @@ class OnnxRuntimeRunner(Runner):
         from nircolor.export.onnx import read_metadata
         from nircolor.export.ort_providers import choose
 
-        path = onnx_for(self.model, fp16=self.fp16)
+        path = onnx_for(self.model, fp16=self.fp16, graph=self.graph)
         meta = read_metadata(path)
         providers, why = choose(ort.get_available_providers(), self.provider, fp16=self.fp16, cache_dir=cache_dir())
         options = ort.SessionOptions()
@@ -77,7 +79,7 @@ class OnnxRuntimeRunner(Runner):
         self.input_name = self.session.get_inputs()[0].name
         device = self.session.get_providers()[0]
         return ModelInfo(path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(path)},
-                         meta["infer_size"])
+                         meta["infer_size"], whole_frames=meta["graph"] == "frame")
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         if self.io == "uint8":

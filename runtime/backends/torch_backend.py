@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from nircolor.models import checkpoint, zoo
+from nircolor.models.frame_graph import FrameGraph
 
 from .base import BackendError, ModelInfo, Runner
 
@@ -13,9 +14,9 @@ from .base import BackendError, ModelInfo, Runner
 class TorchRunner(Runner):
     name = "torch"
 
-    def __init__(self, model: str, device: str = "auto", fp16: bool = False, threads: int | None = None):
+    def __init__(self, model: str, device: str = "auto", fp16: bool = False, threads: int | None = None, whole_frames: bool = True):
         super().__init__()
-        self.model, self.device_name, self.fp16, self.threads = model, device, fp16, threads
+        self.model, self.device_name, self.fp16, self.threads, self.whole_frames = model, device, fp16, threads, whole_frames
 
     def _load_impl(self) -> ModelInfo:
         device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_name == "auto" else self.device_name
@@ -29,13 +30,21 @@ class TorchRunner(Runner):
         net, card = checkpoint.load(path)
         self.net = net.to(device).to(torch.float16 if self.fp16 else torch.float32)
         self.device = torch.device(device)
+        # The same module the ONNX export writes, so PyTorch shows what the exported file shows.
+        self.frame = FrameGraph(self.net, card.pad_multiple, card.infer_size, self.net_dtype).eval() if self.whole_frames else None
         return ModelInfo(path.stem, card.architecture, card.pad_multiple, "fp16" if self.fp16 else "fp32", device, {"options": card.options},
-                         card.infer_size)
+                         card.infer_size, whole_frames=self.whole_frames)
+
+    @property
+    def net_dtype(self) -> torch.dtype:
+        return torch.float16 if self.fp16 else torch.float32
 
     @torch.inference_mode()
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-        y = self.net(x.to(next(self.net.parameters()).dtype) / 255.0)
+        if self.frame is not None:
+            return self.frame(x).contiguous().cpu().numpy()
+        y = self.net(x.to(self.net_dtype) / 255.0)
         # Rounding and the transpose happen on the device: the host receives uint8 HxWx3.
         rgb = ((y.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         return rgb.contiguous().cpu().numpy()

@@ -27,8 +27,8 @@ def fixture_frames():
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, model_path):
     out = tmp_path_factory.mktemp("onnx")
-    return {
-        (io, fp16): export_onnx(model_path, out / f"m-{io}-{fp16}.onnx", io=io, fp16=fp16)
+    return {  # the bare network (the frame graph is tested in test_frame_graph.py)
+        (io, fp16): export_onnx(model_path, out / f"m-{io}-{fp16}.onnx", io=io, fp16=fp16, graph="network")
         for io in ("float32", "uint8")
         for fp16 in (False, True)
     }
@@ -48,6 +48,7 @@ def test_metadata_and_checker(exported, model_path):
     assert meta["source_sha256"] == checkpoint.file_sha256(model_path)
     assert meta["provenance"]["val_pairs"] == card.provenance["val_pairs"]
     assert read_metadata(exported[("uint8", True)])["precision"] == "fp16"
+    assert meta["graph"] == "network"
 
 
 def test_dynamic_batch_height_width(exported):
@@ -169,7 +170,8 @@ def test_export_of_a_non_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 
 def test_format_table_drives_names_and_help():
-    assert formats.default_path("models/weights/snet16.pt", formats.get("onnx-fp16"), "uint8").name == "snet16.uint8.fp16.onnx"
+    assert formats.default_path("models/weights/snet16.pt", formats.get("onnx-fp16"), "uint8").name == "snet16.fp16.onnx"
+    assert formats.default_path("snet16", formats.get("onnx"), "float32", "network").name == "snet16.network-float32.onnx"
     assert "engine (.engine)" in formats.help_text()
     with pytest.raises(formats.FormatError, match="onnx, onnx-fp16, engine"):
         formats.get("tflite")

@@ -349,10 +349,14 @@ def test_pipeline_output_with_upsampling_matches_the_reference(tmp_path):
     assert main(["transcode", str(tmp_path / "big.png"), str(tmp_path / "out") + "/", "--backend", "torch", "--no-progress"]) == 0
     written = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "000000.png")), cv2.COLOR_BGR2RGB)
     net, card = checkpoint.load(zoo.resolve("default"))
-    scale = working_scale(680, 1024, card.infer_size)
-    assert scale < 1
-    expected = colorize(net, frame, infer_scale=scale)
+    assert working_scale(680, 1024, card.infer_size) < 1
+    expected = colorize(net, frame, infer_size=card.infer_size)
     assert written.shape == (680, 1024, 3) and np.abs(written.astype(int) - expected).max() <= 1
+    # The host's own padding and upsampling (--infer-scale) give nearly the same picture.
+    assert main(["transcode", str(tmp_path / "big.png"), str(tmp_path / "host") + "/", "--backend", "torch", "--no-progress",
+                 "--infer-scale", str(working_scale(680, 1024, card.infer_size))]) == 0
+    host = cv2.cvtColor(cv2.imread(str(tmp_path / "host" / "000000.png")), cv2.COLOR_BGR2RGB)
+    assert 10 * np.log10(255**2 / np.mean((host.astype(float) - expected) ** 2)) > 28
 
 
 def test_twelve_bit_data_in_sixteen_bit_pngs_is_not_black(tmp_path, capsys):

@@ -1,0 +1,89 @@
+"""What `nircolor run` shows, as one PyTorch module and so as one exported graph.
+
+uint8 NIR N x 1 x H x W at any H and W -> uint8 RGB N x H x W x 3 at the same size:
+
+1. the working-size downscale: the long side to the model's `infer_size` (never up), with an
+   antialiased bilinear resize (ONNX Resize with antialias, opset 18);
+2. padding to the network's multiple by reflection, as the network's own padding does (the
+   network's colours depend on it: edge replication moved a 100x100 frame by 21 dB), and the
+   crop back;
+3. the network;
+4. the fast guided upsampling to the frame's size, guided by the full-resolution NIR frame
+   (models.upsample explains why), with box filters as reflect-padded average pools;
+5. rounding to uint8 and the transpose to interleaved RGB.
+
+Sizes are computed from the input's shape with symbolic integer arithmetic (torch.sym_max and
+sym_min), so `torch.export` keeps H and W dynamic and the ONNX graph admits any frame size: a
+consumer (ONNX Runtime, TensorRT, Triton, DeepStream) hands it the camera's frame and gets the
+colour frame nircolor shows. No Python `if` depends on a size, because an export would freeze it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .upsample import GuidedUpsampling
+
+MIN_SIDE = 2 * GuidedUpsampling.radius + 1  # the box filter's reflection needs a side above its radius
+
+
+class FrameGraph(nn.Module):
+    radius_default, eps_default = GuidedUpsampling.radius, GuidedUpsampling.eps
+
+    def __init__(self, net: nn.Module, pad_multiple: int, infer_size: int | None, compute: torch.dtype = torch.float32,
+                 radius: int = GuidedUpsampling.radius, eps: float = GuidedUpsampling.eps):
+        super().__init__()
+        if pad_multiple > 2 * (MIN_SIDE - 1):
+            raise ValueError(f"a padding multiple of {pad_multiple} cannot be reflected on {MIN_SIDE}-pixel frames; the frame graph takes multiples up to {2 * (MIN_SIDE - 1)}")
+        self.net = net.to(compute)
+        self.multiple, self.infer_size, self.compute = pad_multiple, infer_size, compute
+        self.radius, self.eps = radius, eps
+
+    def _box(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean over a (2r+1)^2 window, borders reflected as OpenCV's boxFilter does."""
+        r = self.radius
+        return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="reflect"), 2 * r + 1, stride=1)
+
+    def _network(self, nir01: torch.Tensor) -> torch.Tensor:
+        """N x 1 x h x w in [0, 1] -> N x 3 x h x w in [0, 1]: padded to the multiple, cropped back."""
+        h, w = nir01.shape[-2], nir01.shape[-1]
+        # Reflection needs pad < side: true for every side >= MIN_SIDE when the multiple is <= 32.
+        padded = F.pad(nir01, (0, (-w) % self.multiple, 0, (-h) % self.multiple), mode="reflect")
+        rgb = self.net(padded.to(self.compute)).float()[:, :, :h, :w]
+        return (rgb + 1.0) * 0.5
+
+    def _guided(self, colour: torch.Tensor, guide: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+        """colour = a * guide + b fitted at low resolution, applied to the full-resolution NIR."""
+        box = self._box
+        guide_mean = box(guide)
+        guide_var = box(guide * guide) - guide_mean * guide_mean
+        colour_mean = box(colour)
+        a = (box(guide * colour) - guide_mean * colour_mean) / (guide_var + self.eps**2)
+        b = colour_mean - a * guide_mean
+        size = (full.shape[-2], full.shape[-1])
+        gain = F.interpolate(box(a), size=size, mode="bilinear", align_corners=False)
+        offset = F.interpolate(box(b), size=size, mode="bilinear", align_corners=False)
+        return gain * full + offset
+
+    def forward(self, nir: torch.Tensor) -> torch.Tensor:
+        full = nir.float() * (1.0 / 255.0)
+        if not self.infer_size:
+            colour = self._network(full)
+        else:
+            h, w = nir.shape[-2], nir.shape[-1]
+            longest = torch.sym_max(h, w)
+            target = torch.sym_min(longest, self.infer_size)
+            small_h = (h * target + longest // 2) // longest
+            small_w = (w * target + longest // 2) // longest
+            small = F.interpolate(full, size=(small_h, small_w), mode="bilinear", antialias=True, align_corners=False)
+            colour_small = self._network(small)
+            # Frames at or under the working size are shown as the network gives them; larger ones
+            # are restored by the guided filter. A 0/1 factor from the sizes, not an `if`.
+            scaled = torch.sym_min(longest - target, 1)
+            restored = self._guided(colour_small, small, full)
+            direct = F.interpolate(colour_small, size=(h, w), mode="nearest")  # same size when unscaled
+            colour = direct + (restored - direct) * scaled
+        rgb = (colour * 255.0).round().clamp(0.0, 255.0).to(torch.uint8)
+        return rgb.permute(0, 2, 3, 1)
