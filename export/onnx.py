@@ -26,15 +26,12 @@ from nircolor import __version__
 from nircolor.models import checkpoint, zoo
 from nircolor.models.frame_graph import MIN_SIDE, FrameGraph
 
-ONNX_FORMAT = "nircolor-onnx/1"
+from .metadata import ONNX_FORMAT, OnnxModelError, read_metadata  # noqa: F401  (read_metadata re-exported)
+
 IO_KINDS = ("float32", "uint8")
 GRAPH_KINDS = ("frame", "network")
 DEFAULT_OPSET = 18
 MAX_SIDE = 8192  # largest frame side the dynamic shapes admit
-
-
-class OnnxModelError(ValueError):
-    """An ONNX file that cannot be used; the message names the file and what to do."""
 
 
 class DeployGraph(nn.Module):
@@ -173,30 +170,3 @@ def _simplify(proto):
     except ImportError:
         return proto
     return onnxslim.slim(proto)
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The nircolor metadata of an ONNX file, with JSON values decoded."""
-    onnx = _require("onnx", "export")
-    path = Path(path)
-    if not path.exists():
-        raise OnnxModelError(f"ONNX file {path} does not exist; create it with 'nircolor export --model NAME --out {path}'")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError and others for damaged files
-        raise OnnxModelError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it with 'nircolor export'") from None
-    props = {p.key: p.value for p in proto.metadata_props}
-    if props.get("nircolor.format") != ONNX_FORMAT:
-        raise OnnxModelError(f"{path} has no nircolor metadata; export it with 'nircolor export' so its value ranges and padding are known")
-    decoded: dict[str, Any] = dict(props)
-    for key in ("options", "input_range", "output_range", "provenance"):
-        decoded[key] = json.loads(props[key])
-    decoded["pad_multiple"] = int(props["pad_multiple"])
-    decoded["infer_size"] = int(props.get("infer_size", 0)) or None  # 0 or absent: any size as is
-    decoded["graph"] = props.get("graph", "network")  # files from before the frame graph are bare networks
-    if "guided_upsampling" in props:
-        decoded["guided_upsampling"] = json.loads(props["guided_upsampling"])
-    for key in ("min_side", "max_side"):
-        if key in props:
-            decoded[key] = int(props[key])
-    return decoded

@@ -6,7 +6,6 @@ padding multiple and the training provenance, so export and runtime read them fr
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from .networks import create
+from .zoo import file_sha256  # noqa: F401  (re-exported: checkpoint.file_sha256)
 
 FORMAT = "nircolor-checkpoint/1"
 INPUT_RANGE = (0.0, 1.0)  # NIR uint8 / 255
@@ -119,9 +119,3 @@ def load(path: str | Path, expect_architecture: str | None = None) -> tuple[nn.M
     return model.eval(), card
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SAMPLES_DIR = Path(__file__).parent / "samples"
+CV_FOLDS = Path(__file__).parent / "splits" / "epfl-rgbnir-cv5.json"  # scripts/make_cv_folds.py
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,15 @@ class ZooEntry:
     def card(self) -> Path:
         return self.path.with_suffix(".md")
 
+    @property
+    def onnx(self) -> Path:
+        """The checked uint8 frame graph shipped beside the checkpoint (scripts/ship_onnx.py), so
+        ONNX Runtime and TensorRT deployments need no PyTorch."""
+        return self.path.with_suffix(".onnx")
+
 
 ZOO: dict[str, ZooEntry] = {
-    "effnet32": ZooEntry("effnet32.pt", "U-Net on an ImageNet-pretrained EfficientNet-Lite0 with global context, width 32 (default)"),
+    "effnet32": ZooEntry("effnet32.pt", "U-Net on an ImageNet-pretrained EfficientNet-Lite0, width 32, no global context (default)"),
     "snet16": ZooEntry("snet16.pt", "SNet ColorNet, width 16, trained with EdgeNet (the default until the CV-chosen effnet32)"),
     "unet32": ZooEntry("unet32.pt", "pix2pix U-Net, width 32, L1 + conditional adversarial (lambda 0.99)"),
 }
@@ -49,3 +57,26 @@ def resolve(name_or_path: str | Path) -> Path:
         return path
     names = ", ".join(sorted(ZOO) + sorted(ALIASES))
     raise UnknownModelError(f"no model {str(name_or_path)!r}: not a shipped model ({names}) and no such file")
+
+
+def shipped_onnx(name: str) -> Path | None:
+    """The shipped frame-graph ONNX file of a zoo name, if one ships and was exported from the
+    checkpoint that ships now (its metadata names the checkpoint's sha256)."""
+    from nircolor.export.metadata import OnnxModelError, read_metadata
+
+    key = ALIASES.get(str(name), str(name))
+    if key not in ZOO or not ZOO[key].onnx.exists():
+        return None
+    try:
+        exported_from = read_metadata(ZOO[key].onnx)["source_sha256"]
+    except OnnxModelError:
+        return None
+    return ZOO[key].onnx if exported_from == file_sha256(ZOO[key].path) else None
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

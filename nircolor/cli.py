@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.set_defaults(func=_train)
 
-    from nircolor.models.data import CV_FOLDS
+    from nircolor.models.zoo import CV_FOLDS
 
     c = sub.add_parser("cv", help="train and score a recipe on every fold of the scene-level 5-fold split",
                        description="Trains one model per fold with the `nircolor train` options after --, keeps its last "
@@ -287,28 +287,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The errors a user can cause, by module: each is printed as one line with exit status 2. They
+# are looked up only once something was raised, and only in modules this install can import (a
+# runtime without PyTorch has no training modules, and so cannot raise their errors).
+USER_ERRORS = {
+    "nircolor.export.check": ("ParityError",),
+    "nircolor.export.engine_file": ("EngineFileError",),
+    "nircolor.export.tensorrt": ("EngineBuildError",),
+    "nircolor.models.checkpoint": ("CheckpointError",),
+    "nircolor.models.cv": ("CVError",),
+    "nircolor.models.data": ("DatasetError",),
+    "nircolor.models.networks.registry": ("UnknownArchitectureError",),
+    "nircolor.models.zoo": ("UnknownModelError",),
+    "nircolor.runtime.backends.base": ("BackendError",),
+    "nircolor.runtime.pipeline": ("PipelineError",),
+}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    import importlib
+
+    found: list[type[BaseException]] = [ImportError, ValueError, OSError]
+    for module, names in USER_ERRORS.items():
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:
+            continue
+        found += [getattr(loaded, name) for name in names]
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from nircolor.export.check import ParityError
-    from nircolor.export.engine_file import EngineFileError
-    from nircolor.export.tensorrt import EngineBuildError
-    from nircolor.models.checkpoint import CheckpointError
-    from nircolor.models.cv import CVError
-    from nircolor.models.data import DatasetError
-    from nircolor.models.networks.registry import UnknownArchitectureError
-    from nircolor.models.zoo import UnknownModelError
-    from nircolor.runtime.backends.base import BackendError
-    from nircolor.runtime.pipeline import PipelineError
-
     try:
         return args.func(args)
-    except (DatasetError, CheckpointError, UnknownModelError, UnknownArchitectureError, ParityError, EngineFileError,
-            EngineBuildError, BackendError, PipelineError, CVError, ImportError, ValueError, OSError) as exc:
-        print(f"nircolor {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"nircolor {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
+        print(f"nircolor {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

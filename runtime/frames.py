@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nircolor.models import data
+from nircolor.models import nir
 
 
 class FrameError(ValueError):
@@ -19,9 +19,9 @@ class FrameError(ValueError):
 
 def to_nir(frame: np.ndarray, bits: int = 16) -> np.ndarray:
     """Any camera/video frame -> HxW uint8 NIR, reduced the way the models' training data was
-    (nircolor.models.data.to_nir); a frame that cannot be is a FrameError."""
+    (nircolor.models.nir.to_nir); a frame that cannot be is a FrameError."""
     try:
-        return data.to_nir(frame, bits)
+        return nir.to_nir(frame, bits)
     except ValueError as exc:
         raise FrameError(str(exc)) from None
 

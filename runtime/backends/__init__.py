@@ -10,9 +10,15 @@ BACKENDS = ("tensorrt", "onnxruntime", "torch")
 
 
 def _cuda() -> bool:
-    import torch
+    """A CUDA GPU is usable: asked of the driver itself, so the runtime needs no PyTorch."""
+    import ctypes
 
-    return torch.cuda.is_available()
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
 
 
 def pick(name: str = "auto") -> tuple[str, str]:

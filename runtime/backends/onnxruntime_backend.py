@@ -1,5 +1,6 @@
-"""ONNX Runtime backend: an exported ONNX file, or a checkpoint exported (and parity-checked) on
-first use into the cache; TensorRT, CUDA or CPU execution provider."""
+"""ONNX Runtime backend: an exported ONNX file, a shipped model's checked ONNX file, or a
+checkpoint exported (and parity-checked) on first use into the cache; TensorRT, CUDA or CPU
+execution provider. It imports no PyTorch unless a checkpoint has to be exported."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nircolor.models import checkpoint, zoo
+from nircolor.export.metadata import OnnxModelError, read_metadata
+from nircolor.models import zoo
 
 from .base import BackendError, ModelInfo, Runner
 
@@ -18,22 +20,28 @@ def cache_dir() -> Path:
 
 
 def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "frame") -> Path:
-    """The ONNX file for a model: itself if it is one, else the cached export of the checkpoint
-    (keyed on the checkpoint's sha256 and the graph: the whole-frame graph, or the bare network),
-    exported and checked on first use."""
+    """The ONNX file for a model: itself if it is one; the shipped frame graph of a shipped model;
+    else the cached export of the checkpoint (keyed on the checkpoint's sha256 and the graph),
+    exported and checked on first use (which needs PyTorch: the `train` extra)."""
     if str(model).endswith(".onnx"):
         if not Path(model).exists():
             raise BackendError(f"ONNX file {model} does not exist; export one with 'nircolor export'")
         return Path(model)
-    from nircolor.export.pipeline import export_checked
-
+    shipped = zoo.shipped_onnx(model)
+    if shipped is not None and (io, fp16, graph) == ("uint8", False, "frame"):
+        return shipped
     source = zoo.resolve(model)
-    digest = checkpoint.file_sha256(source)[:16]
+    digest = zoo.file_sha256(source)[:16]
     path = cache_dir() / "onnx" / f"{source.stem}-{digest}-{graph}-{io}{'-fp16' if fp16 else ''}.onnx"
     if path.exists() and not _readable(path):
         print(f"the cached export {path} is damaged; exporting it again")
         path.unlink()
     if not path.exists():
+        try:
+            from nircolor.export.pipeline import export_checked
+        except ImportError as exc:
+            raise BackendError(f"{model} has no shipped ONNX file in this form, and exporting one needs PyTorch ({exc}): "
+                               "pip install 'nircolor[train]', or pass an ONNX file exported elsewhere") from None
         print(f"exporting {source.name} to {path} (once; checked against PyTorch)")
         export_checked(source, path, io=io, fp16=fp16, graph=graph)
     return path
@@ -42,8 +50,6 @@ def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "fr
 def _readable(path: Path) -> bool:
     """A cached export that loads and carries our metadata (exports are renamed into the cache
     only once checked, so this catches damage after the fact: a bad disk, a stray edit)."""
-    from nircolor.export.onnx import OnnxModelError, read_metadata
-
     try:
         read_metadata(path)
         return True
@@ -62,7 +68,6 @@ class OnnxRuntimeRunner(Runner):
     def _load_impl(self) -> ModelInfo:
         import onnxruntime as ort
 
-        from nircolor.export.onnx import read_metadata
         from nircolor.export.ort_providers import choose
 
         path = onnx_for(self.model, fp16=self.fp16, graph=self.graph)

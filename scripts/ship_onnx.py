@@ -1,0 +1,35 @@
+"""Write the checked uint8 frame graph of each shipped model beside its checkpoint
+(models/weights/<name>.onnx), so that `nircolor run`, `transcode` and `bench` with ONNX Runtime or
+TensorRT need no PyTorch. Run it whenever a shipped checkpoint changes; a test fails while an ONNX
+file does not match its checkpoint.
+
+    python scripts/ship_onnx.py effnet32 snet16
+
+Each file goes through `nircolor export`'s parity check (PyTorch against ONNX Runtime on real
+frames, one of them at 1920x1080) before it is renamed into place. unet32 is not shipped this way:
+its FP32 graph is 29 MB, over the 20 MB a shipped file may weigh; it is exported on first use.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from nircolor.export.pipeline import export_checked
+from nircolor.models import zoo
+
+MAX_MIB = 20
+
+
+def main(names: list[str]) -> None:
+    for name in names or ["effnet32", "snet16"]:
+        entry = zoo.ZOO[name]
+        result = export_checked(entry.path, entry.onnx)
+        size = entry.onnx.stat().st_size / 2**20
+        if size > MAX_MIB:
+            entry.onnx.unlink()
+            raise SystemExit(f"{entry.onnx} is {size:.1f} MiB, over the {MAX_MIB} MiB a shipped file may weigh; not shipped")
+        print(f"{entry.onnx}: {size:.1f} MiB; " + "; ".join(str(r) for r in result.parity))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
