@@ -39,5 +39,6 @@ def test_entrypoint_runs_the_demo_and_fills_the_cache(tmp_path):
                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "demo.mp4").stat().st_size > 10_000
-    assert list((tmp_path / "cache" / "onnx").glob("*.onnx"))  # exported once, reused next start
+    # The shipped model's checked ONNX file runs as it is: nothing to export into the cache first.
+    assert "backend onnxruntime" in out.stdout and not list((tmp_path / "cache").glob("onnx/*.onnx"))
     assert "read 75 frames, wrote 75" in out.stdout
