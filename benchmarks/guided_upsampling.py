@@ -36,7 +36,7 @@ def main() -> None:
                     help="fraction of each frame's size (default: the model's working size, infer_size; 0.5 for a model without one)")
     args = ap.parse_args()
     _, pairs = split_pairs(find_pairs(args.data), read_split(args.split))
-    runner, _ = backends.create(args.backend, args.model, device="cpu")
+    runner, _ = backends.create(args.backend, args.model, device="cpu", whole_frames=False)
     rows = {"full": [], "bilinear": [], "guided": []}
     times = {"full": [], "bilinear": [], "guided": []}
     with runner:

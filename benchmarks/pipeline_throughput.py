@@ -82,7 +82,7 @@ def main() -> None:
     with VideoFileSource(args.clip) as source:
         first = source.read().frame
     timing = BenchConfig(warmup=3, min_runs=args.frames, min_seconds=0.0, max_seconds=float("inf"))
-    runner, why = backends.create(args.backend, args.model, device="cpu")
+    runner, why = backends.create(args.backend, args.model, device="cpu", whole_frames=False)
     # Model-only and pipeline runs alternate, and the figure is the median of the paired ratios:
     # on a shared 2-core machine either rate alone drifts by several percent between minutes.
     rounds = []

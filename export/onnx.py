@@ -78,7 +78,7 @@ def _require(module: str, extra: str):
 def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str, graph: str = "network") -> dict[str, str]:
     """The key/value pairs written to `metadata_props` (values are strings; JSON for nested)."""
     frame = {
-        "min_side": str(MIN_SIDE), "max_side": str(MAX_SIDE),
+        "min_side": str(max(MIN_SIDE, card.pad_multiple // 2 + 1)), "max_side": str(MAX_SIDE),
         "working_size_resize": "bilinear, antialiased (ONNX Resize antialias=1, half_pixel)",
         "guided_upsampling": json.dumps({"radius": FrameGraph.radius_default, "eps": FrameGraph.eps_default}),
     } if graph == "frame" else {}
@@ -138,7 +138,7 @@ def export_onnx(
     example = torch.zeros(1, 1, 8 * m, 10 * m, dtype=torch.uint8 if io == "uint8" else torch.float32)
     dim = torch.export.Dim
     if graph == "frame":
-        sides = {2: dim("height", min=MIN_SIDE, max=MAX_SIDE), 3: dim("width", min=MIN_SIDE, max=MAX_SIDE)}
+        sides = {2: dim("height", min=module.min_side, max=MAX_SIDE), 3: dim("width", min=module.min_side, max=MAX_SIDE)}
     else:
         sides = {2: m * dim("hb", min=1, max=MAX_SIDE // m), 3: m * dim("wb", min=1, max=MAX_SIDE // m)}
     shapes = ({0: dim("batch", min=1, max=256), **sides},)

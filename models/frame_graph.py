@@ -35,8 +35,8 @@ class FrameGraph(nn.Module):
     def __init__(self, net: nn.Module, pad_multiple: int, infer_size: int | None, compute: torch.dtype = torch.float32,
                  radius: int = GuidedUpsampling.radius, eps: float = GuidedUpsampling.eps):
         super().__init__()
-        if pad_multiple > 2 * (MIN_SIDE - 1):
-            raise ValueError(f"a padding multiple of {pad_multiple} cannot be reflected on {MIN_SIDE}-pixel frames; the frame graph takes multiples up to {2 * (MIN_SIDE - 1)}")
+        # Reflection needs pad < side: a side above half the multiple (and above the box radius).
+        self.min_side = max(MIN_SIDE, pad_multiple // 2 + 1)
         self.net = net.to(compute)
         self.multiple, self.infer_size, self.compute = pad_multiple, infer_size, compute
         self.radius, self.eps = radius, eps
@@ -49,7 +49,7 @@ class FrameGraph(nn.Module):
     def _network(self, nir01: torch.Tensor) -> torch.Tensor:
         """N x 1 x h x w in [0, 1] -> N x 3 x h x w in [0, 1]: padded to the multiple, cropped back."""
         h, w = nir01.shape[-2], nir01.shape[-1]
-        # Reflection needs pad < side: true for every side >= MIN_SIDE when the multiple is <= 32.
+        # Reflection needs pad < side: true for every side >= self.min_side.
         padded = F.pad(nir01, (0, (-w) % self.multiple, 0, (-h) % self.multiple), mode="reflect")
         rgb = self.net(padded.to(self.compute)).float()[:, :, :h, :w]
         return (rgb + 1.0) * 0.5

@@ -136,9 +136,11 @@ def test_ema_run_saves_the_averaged_weights_and_resumes(tmp_path, fixture_pairs,
 def test_training_at_a_working_size_validates_there_and_records_it(tmp_path, fixture_pairs, split_file, monkeypatch):
     from nircolor.models import train as train_module
 
+    from nircolor.models.upsample import working_scale
+
     scales = []
     real = train_module.colorize
-    monkeypatch.setattr(train_module, "colorize", lambda *a: scales.append(a[3]) or real(*a))
+    monkeypatch.setattr(train_module, "colorize", lambda *a, **k: scales.append(working_scale(*a[1].shape, k["infer_size"])) or real(*a, **k))
     out = tmp_path / "small"
     assert _train(fixture_pairs, out, split_file, "--steps", "2", "--infer-size", "64", "--crop", "40") == 0
     _, card = checkpoint.load(out / "best.pt")

@@ -58,11 +58,11 @@ def real_frame():
 def test_backend_matches_single_image_inference(name, real_frame, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path_factory.mktemp("cache")))
     runner, why = backends.create(name, "default", device="cpu")
-    net, _ = checkpoint.load(zoo.resolve("default"))
-    expected = colorize(net, real_frame)
+    net, card = checkpoint.load(zoo.resolve("default"))
+    expected = colorize(net, real_frame, infer_size=card.infer_size)  # what the whole-frame graph shows
     with runner:
-        batch, padding = pad_batch([real_frame], runner.info.pad_multiple)
-        (out,) = crop_batch(runner.infer(batch), padding)
+        assert runner.info.whole_frames
+        (out,) = runner.infer(real_frame[None, None])
     assert out.shape == expected.shape
     # Same network, padded the same way; ONNX Runtime may round a few pixels the other way.
     assert np.mean(np.abs(out.astype(int) - expected)) < 0.05
@@ -77,7 +77,7 @@ def test_onnx_runtime_at_sizes_that_are_not_multiples_of_the_padding(size, real_
     monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path_factory.mktemp("cache")))
     frame = cv2.resize(real_frame, size[::-1], interpolation=cv2.INTER_AREA)
     net, _ = checkpoint.load(zoo.resolve("snet16"))
-    runner, _ = backends.create("onnxruntime", "snet16", device="cpu")
+    runner, _ = backends.create("onnxruntime", "snet16", device="cpu", whole_frames=False)  # the bare network, host padding
     with runner:
         batch, padding = pad_batch([frame], runner.info.pad_multiple)
         (out,) = crop_batch(runner.infer(batch), padding)
@@ -86,9 +86,12 @@ def test_onnx_runtime_at_sizes_that_are_not_multiples_of_the_padding(size, real_
 
 
 def test_runner_checks_state_and_shapes(monkeypatch, tmp_path):
-    runner, _ = backends.create("torch", "default", device="cpu")
+    runner, _ = backends.create("torch", "default", device="cpu", whole_frames=False)
     with pytest.raises(BackendError, match="before load"):
         runner.infer(np.zeros((1, 1, 16, 16), np.uint8))
+    with backends.create("torch", "default", device="cpu")[0] as whole:
+        with pytest.raises(BackendError, match="at least 17x17"):
+            whole.infer(np.zeros((1, 1, 8, 40), np.uint8))
     with runner:
         m = runner.info.pad_multiple
         with pytest.raises(BackendError, match=f"multiples of {m}"):
