@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from nircolor import __version__
 from nircolor.models import checkpoint, zoo
-from nircolor.models.frame_graph import MIN_SIDE, FrameGraph
+from nircolor.models.frame_graph import FrameGraph
+from nircolor.models.upsample import frame_min_side
 
 from .metadata import ONNX_FORMAT, OnnxModelError, read_metadata  # noqa: F401  (read_metadata re-exported)
 
@@ -78,7 +78,7 @@ def _require(module: str, extra: str):
 def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str, graph: str = "network") -> dict[str, str]:
     """The key/value pairs written to `metadata_props` (values are strings; JSON for nested)."""
     frame = {
-        "min_side": str(max(MIN_SIDE, card.pad_multiple // 2 + 1)), "max_side": str(MAX_SIDE),
+        "min_side": str(frame_min_side(card.pad_multiple)), "max_side": str(MAX_SIDE),
         "working_size_resize": "bilinear, antialiased (ONNX Resize antialias=1, half_pixel)",
         "guided_upsampling": json.dumps({"radius": FrameGraph.radius_default, "eps": FrameGraph.eps_default}),
     } if graph == "frame" else {}

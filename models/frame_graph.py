@@ -24,9 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .upsample import GuidedUpsampling
-
-MIN_SIDE = 2 * GuidedUpsampling.radius + 1  # the box filter's reflection needs a side above its radius
+from .upsample import GuidedUpsampling, frame_min_side
 
 
 class FrameGraph(nn.Module):
@@ -35,8 +33,7 @@ class FrameGraph(nn.Module):
     def __init__(self, net: nn.Module, pad_multiple: int, infer_size: int | None, compute: torch.dtype = torch.float32,
                  radius: int = GuidedUpsampling.radius, eps: float = GuidedUpsampling.eps):
         super().__init__()
-        # Reflection needs pad < side: a side above half the multiple (and above the box radius).
-        self.min_side = max(MIN_SIDE, pad_multiple // 2 + 1)
+        self.min_side = frame_min_side(pad_multiple)
         self.net = net.to(compute)
         self.multiple, self.infer_size, self.compute = pad_multiple, infer_size, compute
         self.radius, self.eps = radius, eps

@@ -79,6 +79,13 @@ class GuidedUpsampling:
         return cv2.add(scaled, offset, dtype=cv2.CV_8U)
 
 
+def frame_min_side(pad_multiple: int) -> int:
+    """The smallest frame side the whole-frame graph (models/frame_graph.py) takes: its reflect
+    padding needs a side above half the padding multiple, and its box filter one above the
+    filter's radius."""
+    return max(2 * GuidedUpsampling.radius + 1, pad_multiple // 2 + 1)
+
+
 @dataclass(frozen=True)
 class WorkingSize:
     """Which upsampling each frame gets, decided from that frame's own size: a folder of mixed

@@ -4,7 +4,6 @@ run the pipeline, report statistics and every frame that could not be written.""
 from __future__ import annotations
 
 import json
-import signal
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from tqdm import tqdm
 
 from . import backends, stats
 from .pipeline import Pipeline, PipelineConfig, PipelineError, PipelineResult
-from .signals import StopOnSignals
+from .signals import StopOnSignals, signal_exit_status
 from .sinks import Sink, check_destination, open_sink
 from .sources import ImageSource, VideoFileSource, open_source
 from ..models.upsample import WorkingSize
@@ -37,7 +36,7 @@ def exit_status(result: PipelineResult) -> int:
     if result.policy != "offline":
         return 0
     if result.interrupted_by:
-        return 128 + signal.Signals[result.interrupted_by].value
+        return signal_exit_status(result.interrupted_by)
     return 0 if result.complete else 3
 
 

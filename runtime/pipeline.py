@@ -183,7 +183,7 @@ class Pipeline:
                 if read.status is Status.SKIP:
                     # Said in the output's terms: which output frames the missing one falls between.
                     n = self.result.frames_read
-                    where = f"before output frame 0" if n == 0 else f"between output frames {n - 1} and {n}"
+                    where = "before output frame 0" if n == 0 else f"between output frames {n - 1} and {n}"
                     self.result.skipped.append((read.index, f"{read.reason} (missing from the output {where})"))
                     continue
                 self.result.frames_read += 1

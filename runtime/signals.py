@@ -45,5 +45,9 @@ class StopOnSignals:
 
     @property
     def exit_status(self) -> int | None:
-        """The shell's convention for a process ended by a signal: 128 + its number."""
-        return 128 + signal.Signals[self.received[0]].value if self.received else None
+        return signal_exit_status(self.received[0]) if self.received else None
+
+
+def signal_exit_status(name: str) -> int:
+    """The shell's convention for a process ended by a signal: 128 + its number."""
+    return 128 + signal.Signals[name].value

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from nircolor.models.upsample import frame_min_side
+
 
 class BackendError(RuntimeError):
     """A backend that cannot load or run; the message names the model and what to do."""
@@ -54,8 +56,9 @@ class Runner:
             raise BackendError(f"{self.name} runner needs an N x 1 x H x W uint8 batch, got {batch.dtype} {batch.shape}")
         m = self.info.pad_multiple
         if self.info.whole_frames:
-            if min(batch.shape[2:]) < 17:
-                raise BackendError(f"{self.name} runner needs frames of at least 17x17, got {batch.shape[2]}x{batch.shape[3]}")
+            side = frame_min_side(m)
+            if min(batch.shape[2:]) < side:
+                raise BackendError(f"{self.name} runner needs frames of at least {side}x{side}, got {batch.shape[2]}x{batch.shape[3]}")
         elif batch.shape[2] % m or batch.shape[3] % m:
             raise BackendError(f"{self.name} runner needs H and W multiples of {m}, got {batch.shape[2]}x{batch.shape[3]}; pad with runtime.frames.pad_batch")
         out = self._infer_impl(batch)

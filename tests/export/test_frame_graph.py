@@ -1,8 +1,6 @@
 """The exported file is the product: the self-contained frame graph takes a camera frame of any
 size and returns what `nircolor transcode` writes, in plain ONNX Runtime with no help from nircolor."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import onnx

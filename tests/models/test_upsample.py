@@ -38,8 +38,6 @@ def test_transcode_with_guided_upsampling_keeps_full_size(tmp_path):
 
 
 def test_model_with_a_working_size_runs_there_unless_told(tmp_path):
-    import json
-
     import torch
 
     from nircolor.models import checkpoint

@@ -1,7 +1,6 @@
 """A recorder that survives the car: kills, signals, in-place writes, full disks, truncated
 inputs, hours of running. Each test here failed on the main of 2026-11-23 morning."""
 
-import json
 import os
 import shutil
 import signal
@@ -16,7 +15,6 @@ import numpy as np
 import pytest
 
 from nircolor.cli import main
-from nircolor.runtime.sinks import VideoFileSink
 from nircolor.runtime.sources import ImageSource, SourceInfo, VideoFileSource, open_source
 from nircolor.runtime.stats import LatencyHistogram, StageStats
 
