@@ -135,7 +135,8 @@ def export_onnx(
     graph = graph or default_graph(io)
     module = deploy_module(net, card, io, fp16, graph).eval()
     m = card.pad_multiple
-    example = torch.zeros(1, 1, 8 * m, 10 * m, dtype=torch.uint8 if io == "uint8" else torch.float32)
+    k = max(8, -(-64 // m))  # a multiple of the padding at least 64 pixels: above any graph's smallest side
+    example = torch.zeros(1, 1, k * m, (k + 2) * m, dtype=torch.uint8 if io == "uint8" else torch.float32)
     dim = torch.export.Dim
     if graph == "frame":
         sides = {2: dim("height", min=module.min_side, max=MAX_SIDE), 3: dim("width", min=module.min_side, max=MAX_SIDE)}

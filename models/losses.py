@@ -4,8 +4,14 @@ SNet (Dong et al., eqs. 1-7): L = L_color + L_edge, both L2; L_edge compares Edg
 the difference map ColorNet(x) - y with the edge map of y. We average over pixels instead of
 summing (the same minimiser; it keeps the learning rate independent of the crop size).
 
-U-Net (Limmer & Lensch, eq. 3): L1, optionally L_G = (1 - lambda) L_adv + lambda L1 with a
-discriminator conditioned on the NIR input, and one-sided label smoothing for it.
+U-Net and Estuary (Limmer & Lensch, eq. 3): L1, optionally L_G = (1 - lambda) L_adv + lambda L1
+with a discriminator conditioned on the NIR input, and one-sided label smoothing for it.
+
+Two-branch (Park et al., eqs. 1-6): L_content (L1, then 0.1 (1 - SSIM) for the last part of
+training) + L_struct + L_cross-branch + L_gradient.
+
+Every objective is called as objective(pred, rgb, edges, extras, progress): `extras` holds what
+a network's `training_outputs` gives beside the RGB output, `progress` runs from 0 to 1.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ class SNetObjective(nn.Module):
         self.ssim_weight = ssim_weight
         self.angular_weight = angular_weight
 
-    def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor) -> LossTerms:
+    def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor, extras: dict | None = None, progress: float = 0.0) -> LossTerms:
         color = F.mse_loss(pred, rgb)
         edge = F.mse_loss(self.edgenet(pred - rgb), edges)
         terms = LossTerms(color + self.edge_weight * edge, {"color": color.item(), "edge": edge.item()})
@@ -70,9 +76,49 @@ class L1Objective(nn.Module):
         self.ssim_weight = ssim_weight
         self.angular_weight = angular_weight
 
-    def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor) -> LossTerms:
+    def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor, extras: dict | None = None, progress: float = 0.0) -> LossTerms:
         l1 = F.l1_loss(pred, rgb)
         terms = _add_ssim(LossTerms(l1, {"l1": l1.item()}), pred, rgb, self.ssim_weight)
+        return _add_angular(terms, pred, rgb, self.angular_weight)
+
+
+def rgb_to_grey(rgb: torch.Tensor) -> torch.Tensor:
+    """ITU-R BT.601 luma of an Nx3xHxW image (any range): Nx1xHxW."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb * weights).sum(dim=1, keepdim=True)
+
+
+class TwoBranchObjective(nn.Module):
+    """Park et al.'s loss for `two_branch` (eq. 6), with their weights of 0.1 on the SSIM terms:
+
+    - L_content: L1 of the RGB output; for the last `ssim_share` of training (their last 2,500
+      of 4,000 epochs) 0.1 (1 - SSIM) instead.
+    - L_struct: 0.1 (1 - SSIM) between the grey branch and the target's grey.
+    - L_cross-branch: 0.1 (1 - SSIM) between the grey branch and the RGB output's grey.
+    - L_gradient: mean |grad NIR - s * grad grey| with the Sobel gradient and the scale map s.
+    """
+
+    def __init__(self, ssim_share: float = 0.625, ssim_weight: float = 0.0, angular_weight: float = 0.0):
+        super().__init__()
+        if not 0.0 <= ssim_share <= 1.0:
+            raise ValueError(f"the SSIM share of training must be within [0, 1], got {ssim_share}")
+        self.ssim_share = ssim_share
+        self.ssim_weight = ssim_weight
+        self.angular_weight = angular_weight
+
+    def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor, extras: dict | None = None, progress: float = 0.0) -> LossTerms:
+        if not extras or "grey" not in extras:
+            raise ValueError("the two_branch objective needs the grey branch: train it with --arch two_branch")
+        grey = extras["grey"]
+        if progress < 1.0 - self.ssim_share:
+            content = F.l1_loss(pred, rgb)
+        else:
+            content = 0.1 * (1.0 - ssim(pred, rgb))
+        struct = 0.1 * (1.0 - ssim(grey, rgb_to_grey(rgb)))
+        cross = 0.1 * (1.0 - ssim(grey, rgb_to_grey(pred)))
+        gradient = F.l1_loss(extras["scaled_grey_gradient"], extras["nir_gradient"])
+        parts = {"content": content.item(), "struct": struct.item(), "cross": cross.item(), "gradient": gradient.item()}
+        terms = _add_ssim(LossTerms(content + struct + cross + gradient, parts), pred, rgb, self.ssim_weight)
         return _add_angular(terms, pred, rgb, self.angular_weight)
 
 

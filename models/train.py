@@ -26,12 +26,25 @@ from . import checkpoint
 from .augment import NightCamera
 from .data import RandomCrops, default_val_keys, find_pairs, load_extra_pairs, load_pairs, read_split, scene_closure, split_pairs
 from .inference import colorize
-from .losses import L1Objective, SNetObjective, discriminator_loss, generator_adversarial
+from .losses import L1Objective, SNetObjective, TwoBranchObjective, discriminator_loss, generator_adversarial
 from .metrics import all_metrics, mean_metrics
 from .networks import create
 from .networks.registry import LOSS_NETWORKS
 
-OBJECTIVES = ("snet", "l1", "l1+adv")
+OBJECTIVES = ("snet", "l1", "l1+adv", "estuary", "triplet", "two_branch")
+# The adversarial objectives and the discriminator (models.networks LOSS_NETWORKS) each uses.
+DISCRIMINATORS = {"l1+adv": "patchgan", "estuary": "single_layer", "triplet": "dcgan"}
+# Each paper's training settings, used where the command line does not set them.
+OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Limmer & Lensch: Adam at 1e-3, L_G = 0.01 L_adv + 0.99 L1, one-layer conditional D.
+    "estuary": {"lr": 1e-3, "adv_lambda": 0.99},
+    # Suarez et al.: lr 2e-4, beta1 0.4 (G) and 0.5 (D), weight decay 1e-5, an L1 weight
+    # regulariser, 64x64 patches, and a purely adversarial generator loss.
+    "triplet": {"lr": 2e-4, "betas": (0.4, 0.999), "d_betas": (0.5, 0.999), "weight_decay": 1e-5, "weight_l1": 1e-5,
+                "crop": 64, "adv_lambda": 0.0},
+    # Park et al.: L1 content loss, 0.1 (1 - SSIM) for the last 2,500 of 4,000 epochs.
+    "two_branch": {"ssim_share": 0.625},
+}
 NO_VALIDATION = "none"  # --val-split none: train on every pair, keep the last weights
 
 
@@ -41,7 +54,7 @@ class TrainConfig:
     out: str
     arch: str = "snet"
     options: dict[str, Any] = field(default_factory=lambda: {"width": 16})
-    objective: str = "snet"  # snet: L2 + EdgeNet L2; l1; l1+adv: (1-lambda) L_adv + lambda L1
+    objective: str = "snet"  # snet: L2 + EdgeNet L2; l1; l1+adv: (1-lambda) L_adv + lambda L1; estuary; triplet; two_branch
     val_split: str | None = None  # file of category/id keys; default: a stratified 1/8
     crop: int = 256
     batch: int = 4
@@ -54,6 +67,11 @@ class TrainConfig:
     ssim_weight: float = 0.0  # optional structural term added to any objective
     angular_weight: float = 0.0  # optional colour term: weight * per-pixel angular error (radians)
     adv_lambda: float = 0.99
+    conditional: bool = True  # the discriminator also sees the NIR input
+    d_betas: tuple[float, float] | None = None  # the discriminator's Adam betas (default: betas)
+    weight_decay: float = 0.0  # Adam's L2 weight decay of the generator
+    weight_l1: float = 0.0  # L1 penalty on the weights of the layer the network names (triplet_cdcgan)
+    ssim_share: float = 0.625  # two_branch: last share of training with the SSIM content loss
     data_scale: float = 1.0  # resize training pairs first (1.0: full resolution)
     # Train on scenes with their long side at most this many pixels; validation and use then run
     # the model at that size and restore full resolution by NIR-guided upsampling.
@@ -74,6 +92,13 @@ class TrainConfig:
     device: str = "cpu"
     threads: int | None = None
     workers: int = 0
+
+
+def config_for(objective: str, **given: Any) -> TrainConfig:
+    """A configuration with the objective's paper defaults, overridden by what is given."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    return TrainConfig(**{**OBJECTIVE_DEFAULTS.get(objective, {}), **given, "objective": objective})
 
 
 def _git_commit() -> str | None:
@@ -168,16 +193,22 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     if cfg.objective == "snet":
         objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight, cfg.angular_weight).to(device)
+    elif cfg.objective == "two_branch":
+        if not hasattr(model, "training_outputs"):
+            raise ValueError(f"the two_branch objective needs a grey branch; architecture {cfg.arch!r} has none: use --arch two_branch")
+        objective = TwoBranchObjective(cfg.ssim_share, cfg.ssim_weight, cfg.angular_weight).to(device)
     else:
         objective = L1Objective(cfg.ssim_weight, cfg.angular_weight).to(device)
+    if cfg.weight_l1 and not hasattr(model, "l1_regularized"):
+        raise ValueError(f"architecture {cfg.arch!r} names no layer for the L1 weight regulariser; drop --weight-l1")
     encoder = set(map(id, model.encoder.parameters())) if hasattr(model, "encoder") else set()
     groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in encoder] + list(objective.parameters()), "scale": 1.0},
               {"params": [p for p in model.parameters() if p.requires_grad and id(p) in encoder], "scale": cfg.encoder_lr_scale}]
-    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.betas)
+    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     disc = opt_d = None
-    if cfg.objective == "l1+adv":
-        disc = LOSS_NETWORKS["patchgan"]().to(device).train()
-        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=cfg.betas)
+    if cfg.objective in DISCRIMINATORS:
+        disc = LOSS_NETWORKS[DISCRIMINATORS[cfg.objective]](conditional=cfg.conditional).to(device).train()
+        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=cfg.d_betas or cfg.betas)
 
     step, best_psnr, elapsed = 0, -math.inf, 0.0
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -215,8 +246,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         lr = _lr_at(cfg, step, time.perf_counter() - started)
         for g in opt.param_groups:
             g["lr"] = lr * g.get("scale", 1.0)
-        pred = model(nir)
-        terms = objective(pred, rgb, edges)
+        if hasattr(model, "training_outputs"):
+            pred, extras = model.training_outputs(nir)
+        else:
+            pred, extras = model(nir), {}
+        terms = objective(pred, rgb, edges, extras, _progress(cfg, step, time.perf_counter() - started))
         loss = terms.total
         if disc is not None:
             for g in opt_d.param_groups:
@@ -228,6 +262,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             adv = generator_adversarial(disc(nir, pred))
             loss = (1 - cfg.adv_lambda) * adv + cfg.adv_lambda * terms.total
             terms.parts.update(adv=adv.item(), d=d_loss.item())
+        if cfg.weight_l1:
+            loss = loss + cfg.weight_l1 * sum(w.abs().sum() for w in model.l1_regularized())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

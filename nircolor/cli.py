@@ -13,16 +13,35 @@ DEMO_OUTPUT = "nircolor-demo.mp4"
 
 
 def _train(args: argparse.Namespace) -> int:
-    from nircolor.models.train import OBJECTIVES, TrainConfig, train
+    from nircolor.models.train import TrainConfig, config_for, train
 
     options = json.loads(args.options) if args.options else {"width": args.width}
-    known = {f.name for f in fields(TrainConfig)}
+    known = {f.name for f in fields(TrainConfig)} - {"objective"}
     values = {k: v for k, v in vars(args).items() if k in known and v is not None}
     values["options"] = options
-    if args.objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {args.objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    best = train(TrainConfig(**values), resume=args.resume)
+    best = train(config_for(args.objective, **values), resume=args.resume)
     print(f"best checkpoint: {best}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from nircolor.models import zoo
+
+    if args.json:
+        print(json.dumps(zoo.figures(), indent=2))
+    elif args.markdown:
+        print(zoo.markdown_table(), end="")
+    else:
+        for name, f in zoo.figures().items():
+            default = " (default)" if zoo.ALIASES.get("default") == name else ""
+            if f is None:
+                print(f"{name}{default}: {zoo.ZOO[name].summary}; not measured (python benchmarks/zoo_table.py {name})")
+                continue
+            cv = f["cv"]
+            quality = (f"CV {cv['psnr']['mean']:.2f} dB / SSIM {cv['ssim']['mean']:.3f} / AE {cv['angular_error']['mean']:.2f} deg "
+                       f"(grey {cv['grey']['psnr']:.2f} / {cv['grey']['ssim']:.3f} / {cv['grey']['angular_error']:.2f})") if cv else "not cross-validated"
+            print(f"{name}{default}: {f['architecture']}, {f['parameters'] / 1e6:.2f} M parameters, {f['gflop_640x480']:.1f} GFLOP and "
+                  f"{f['ort_cpu_ms_640x480']:.0f} ms (ONNX Runtime CPU) for a 640x480 frame; {quality}")
     return 0
 
 
@@ -151,10 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a generator on paired NIR/RGB folders")
     t.add_argument("--data", default=DEFAULT_DATA, help=f"folder of <category>/<id>_nir.* and _rgb.* pairs (default {DEFAULT_DATA})")
     t.add_argument("--out", required=True, help="run folder: config, split, metrics, checkpoints")
-    t.add_argument("--arch", default="snet", help="architecture from the registry: effnet_unet, snet, unet")
+    t.add_argument("--arch", default="snet", help="architecture from the registry: effnet_unet, estuary, snet, triplet_cdcgan, "
+                                                  "two_branch, unet")
     t.add_argument("--width", type=int, default=16, help="base width (the papers use 64)")
     t.add_argument("--options", help='architecture options as JSON, e.g. \'{"width": 32, "depth": 6}\' (overrides --width)')
-    t.add_argument("--objective", default="snet", help="snet (L2 + EdgeNet), l1, l1+adv (Limmer & Lensch)")
+    t.add_argument("--objective", default="snet",
+                   help="snet (L2 + EdgeNet), l1, l1+adv (PatchGAN), estuary (Limmer & Lensch: one-layer discriminator, "
+                        "lambda 0.99, lr 1e-3), triplet (Suarez et al.: DCGAN discriminator, lr 2e-4, beta1 0.4/0.5, "
+                        "weight decay, L1 weight regulariser, 64x64 patches), two_branch (Park et al.: content, structure, "
+                        "cross-branch and gradient losses); each objective's paper settings apply unless given here"),
     t.add_argument("--val-split", dest="val_split", help="file of category/id validation keys (default: stratified 1/8; "
                    "'none': train on every pair and keep the last weights)")
     t.add_argument("--crop", type=int)
@@ -170,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--angular-weight", dest="angular_weight", type=float,
                    help="add weight * per-pixel angular error (radians) between predicted and true RGB (default 0)")
     t.add_argument("--adv-lambda", dest="adv_lambda", type=float, help="weight of L1 against the adversarial term (0.99)")
+    t.add_argument("--unconditional", dest="conditional", action="store_false", default=None,
+                   help="the discriminator sees only the RGB image, not the NIR input")
+    t.add_argument("--d-betas", dest="d_betas", type=float, nargs=2, help="the discriminator's Adam betas (default: --betas)")
+    t.add_argument("--weight-decay", dest="weight_decay", type=float, help="Adam weight decay of the generator")
+    t.add_argument("--weight-l1", dest="weight_l1", type=float, help="L1 penalty on the weights of the network's regularised layer")
+    t.add_argument("--ssim-share", dest="ssim_share", type=float,
+                   help="two_branch: the last share of training that uses the SSIM content loss (0.625)")
     t.add_argument("--data-scale", dest="data_scale", type=float, help="resize training pairs by this factor first")
     t.add_argument("--infer-size", dest="infer_size", type=int,
                    help="train on scenes with their long side at most this many pixels; validation and use then run the model "
@@ -210,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--recipe", help="a name for the recipe in the report")
     c.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the `nircolor train` options of the recipe")
     c.set_defaults(func=_cv)
+
+    ml = sub.add_parser("models", help="list the shipped models: architecture, size, speed and cross-validated quality",
+                        description="Every shipped model with its parameters, GFLOPs and ONNX Runtime CPU latency for a 640x480 "
+                                    "frame and the cross-validation figures of its recipe (measured by benchmarks/zoo_table.py).")
+    form = ml.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the figures as JSON, for machines")
+    form.add_argument("--markdown", action="store_true", help="the README's model table")
+    ml.set_defaults(func=_models)
 
     e = sub.add_parser("eval", help="score a model on a folder of pairs at full resolution")
     e.add_argument("--model", default="default", help="shipped model name (default, effnet32, snet16, unet32) or checkpoint path")

@@ -6,22 +6,30 @@ from typing import Callable
 
 from torch import nn
 
-from .discriminator import PatchDiscriminator
+from .discriminator import DCGANDiscriminator, PatchDiscriminator, SingleLayerDiscriminator
 from .effnet_unet import EffNetUNet
+from .estuary import Estuary
 from .snet import ColorNet, EdgeNet
+from .triplet_cdcgan import TripletCDCGAN
+from .two_branch import TwoBranchNet
 from .unet import UNet
 
 # name -> constructor; each constructor documents its own options.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "effnet_unet": EffNetUNet,
+    "estuary": Estuary,
     "snet": ColorNet,
+    "triplet_cdcgan": TripletCDCGAN,
+    "two_branch": TwoBranchNet,
     "unet": UNet,
 }
 
 # Networks used only as training losses, never shipped for inference.
 LOSS_NETWORKS: dict[str, Callable[..., nn.Module]] = {
     "edgenet": EdgeNet,
+    "dcgan": DCGANDiscriminator,
     "patchgan": PatchDiscriminator,
+    "single_layer": SingleLayerDiscriminator,
 }
 
 

@@ -18,7 +18,7 @@ def test_any_size_maps_to_same_size_rgb_in_tanh_range(name, size):
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_full_hd_frame(name):
-    net = create(name, width=2).eval()
+    net = create(name, width=4).eval()
     with torch.no_grad():
         y = net(torch.rand(1, 1, 1080, 1920))
     assert y.shape == (1, 3, 1080, 1920)
