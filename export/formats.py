@@ -21,6 +21,8 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "export"),
         ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "export"),
         ExportFormat("engine", ".engine", "TensorRT engine with a nircolor metadata header", ("tensorrt",), "tensorrt"),
+        ExportFormat("triton", "", "Triton model repository (a folder): the frame graph for ONNX Runtime and for its TensorRT "
+                     "accelerator, dynamic batching", ("onnx",), "export"),
     )
 }
 
@@ -40,6 +42,8 @@ def default_path(source: str | Path, fmt: ExportFormat, io: str = "uint8", graph
     """`weights/snet16.pt` -> `snet16.onnx` (the frame graph), `snet16.fp16.onnx`,
     `snet16.network-float32.onnx` (the bare network), ... in the current folder."""
     stem = Path(source).name.split(".")[0]
+    if fmt.name == "triton":
+        return Path("model_repository")
     tag = "" if graph == "frame" else f".network-{io}"
     return Path(f"{stem}{tag}{fmt.suffix}")
 

@@ -80,3 +80,38 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+FIGURES = WEIGHTS_DIR / "zoo.json"  # written by benchmarks/zoo_table.py
+
+
+def figures() -> dict[str, dict | None]:
+    """Every shipped model's measured figures (benchmarks/zoo_table.py), None where a model has
+    not been measured yet."""
+    import json
+
+    measured = json.loads(FIGURES.read_text())["models"] if FIGURES.exists() else {}
+    return {name: measured.get(name) for name in ZOO}
+
+
+def _cv_cell(cv: dict | None, metric: str, digits: int) -> str:
+    if not cv:
+        return "not cross-validated"
+    return f"{cv[metric]['mean']:.{digits}f} ± {cv[metric]['std']:.{digits}f}"
+
+
+def markdown_table() -> str:
+    """The shipped models side by side: the README's model table (`nircolor models --markdown`)."""
+    rows = ["| model | architecture | parameters | GFLOP (640x480) | ONNX Runtime CPU ms (640x480) | CV PSNR dB | CV SSIM | CV AE deg | NIR as grey (PSNR / SSIM / AE) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, f in figures().items():
+        default = " (default)" if ALIASES.get("default") == name else ""
+        if f is None:
+            rows.append(f"| {name}{default} | not measured: run python benchmarks/zoo_table.py {name} | | | | | | | |")
+            continue
+        cv, grey = f["cv"], (f["cv"] or {}).get("grey")
+        grey_cell = f"{grey['psnr']:.2f} / {grey['ssim']:.3f} / {grey['angular_error']:.2f}" if grey else ""
+        rows.append(f"| {name}{default} | `{f['architecture']}` {f['options']} | {f['parameters'] / 1e6:.2f} M | {f['gflop_640x480']:.1f} | "
+                    f"{f['ort_cpu_ms_640x480']:.0f} | {_cv_cell(cv, 'psnr', 2)} | {_cv_cell(cv, 'ssim', 3)} | "
+                    f"{_cv_cell(cv, 'angular_error', 2)} | {grey_cell} |")
+    return "\n".join(rows) + "\n"

@@ -78,6 +78,17 @@ def _export(args: argparse.Namespace) -> int:
     from nircolor.export.onnx import default_graph
     from nircolor.export.pipeline import export_checked
 
+    if args.format == "triton":
+        from nircolor.export.triton import write_repository
+
+        if args.fp16 or args.io != "uint8" or args.graph == "network":
+            raise ValueError("--format triton serves the FP32 uint8 frame graph (its TensorRT variant runs FP16 itself); "
+                             "drop --fp16, --io and --graph")
+        repo = write_repository(args.model, args.out or formats.default_path(args.model, formats.get("triton")),
+                                max_batch=args.max_batch, overwrite=args.overwrite, check_data=args.check_data)
+        print(f"wrote Triton model repository {repo.root}: {', '.join(repo.models)} "
+              f"(serve: tritonserver --model-repository {repo.root.resolve()})")
+        return 0
     fmt = formats.get("onnx-fp16" if args.fp16 else "onnx")
     graph = args.graph or default_graph(args.io)
     out = args.out or formats.default_path(args.model, fmt, args.io, graph)
@@ -265,7 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="export a model to ONNX and check it against PyTorch on real frames",
                        description=f"Formats: {help_text()}.")
     x.add_argument("--model", default="default", help="shipped model name or checkpoint path")
-    x.add_argument("--out", help="ONNX file to write (default: <model>[.uint8][.fp16].onnx here)")
+    x.add_argument("--out", help="ONNX file to write (default: <model>[.fp16].onnx here); with --format triton the repository "
+                                 "folder (default: model_repository)")
+    x.add_argument("--format", choices=["onnx", "triton"], default="onnx",
+                   help="onnx (default): one ONNX file; triton: a Triton model repository with ONNX Runtime and TensorRT variants")
+    x.add_argument("--max-batch", dest="max_batch", type=int, default=8, help="--format triton: largest dynamic batch (8)")
+    x.add_argument("--overwrite", action="store_true", help="--format triton: replace the model folders of an existing repository")
     x.add_argument("--fp16", action="store_true", help="FP16 weights and activations; FP32/uint8 inputs and outputs kept")
     x.add_argument("--io", choices=["float32", "uint8"], default="uint8",
                    help="uint8 (default): uint8 NIR in, uint8 RGB NHWC out; float32: NIR [0,1] in, RGB [-1,1] NCHW out")
