@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
-from nircolor.models import checkpoint, zoo
-from nircolor.models.data import find_pairs, read_nir
+from nircolor.models import zoo
+from nircolor.models.pairs import find_pairs, read_nir
 
 # Floors from the export issue: ONNX FP32 vs PyTorch, FP16 vs FP32.
 FP32_MIN_PSNR = 50.0
@@ -68,9 +67,13 @@ def frame_samples(nirs: Sequence[np.ndarray], full_hd: bool = True) -> list[np.n
     return frames
 
 
-def torch_runner(model: str | Path, device: str = "cpu", graph: str = "network") -> tuple[Runner, checkpoint.ModelCard]:
+def torch_runner(model: str | Path, device: str = "cpu", graph: str = "network"):
     """PyTorch as the reference: the bare network (float output in [0, 255], no rounding), or the
-    frame graph, which rounds to uint8 itself as the exported one does."""
+    frame graph, which rounds to uint8 itself as the exported one does. Returns (runner, card).
+    PyTorch is imported here only: an engine build's guard compares with ONNX Runtime instead."""
+    import torch
+
+    from nircolor.models import checkpoint
     from nircolor.models.frame_graph import FrameGraph
 
     net, card = checkpoint.load(zoo.resolve(model))

@@ -1,29 +1,44 @@
-"""TensorRT engine files with a nircolor header, and the engine cache keyed on that header.
+"""TensorRT plans with a nircolor sidecar, and the engine cache keyed on it.
 
-Layout: b"NIRCOLOR-ENGINE\\n", a 4-byte little-endian header length, the header as UTF-8 JSON,
-then TensorRT's serialized engine. The header records what the engine was built from and for
-(ONNX sha256, TensorRT version, GPU compute capability, precision, profile), so a cached engine
-that does not match the request is rebuilt or refused, never loaded blindly. Pure Python: no
-TensorRT needed to read, write or check headers.
+A plan is TensorRT's serialized engine exactly as TensorRT writes it, so trtexec
+(`--loadEngine`), Triton (`model.plan`) and DeepStream load it as it is. What nircolor needs to
+know about it lives beside it in `<plan>.json`: what it was built from and for (ONNX sha256,
+TensorRT version, GPU compute capability, precision, profile, the ONNX's nircolor metadata) and
+the plan's own sha256. A plan whose sidecar does not match the request, or does not match the
+plan, is rebuilt or refused, never loaded blindly. Pure Python: no TensorRT needed to read,
+write or check sidecars.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import struct
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-MAGIC = b"NIRCOLOR-ENGINE\n"
-HEADER_VERSION = 1
+SIDECAR_SUFFIX = ".json"
+PLAN_SUFFIX = ".plan"
+HEADER_VERSION = 2
+# The embedded-header files of header version 1, recognised only to say they must be rebuilt.
+OLD_MAGIC = b"NIRCOLOR-ENGINE\n"
 # Fields that must match for an engine to be usable; the rest is information.
 KEY_FIELDS = ("onnx_sha256", "tensorrt_version", "compute_capability", "precision", "profile")
 
 
 class EngineFileError(ValueError):
     """An engine file that cannot be used; the message names the file, why, and what to do."""
+
+
+def cache_root() -> Path:
+    """nircolor's cache: $NIRCOLOR_CACHE (the Docker images' /cache volume), else ~/.cache/nircolor.
+    `nircolor build`, `nircolor run` and the images share its engines/ folder."""
+    return Path(os.environ.get("NIRCOLOR_CACHE", Path.home() / ".cache" / "nircolor"))
+
+
+def engine_cache() -> Path:
+    return cache_root() / "engines"
 
 
 @dataclass(frozen=True)
@@ -60,54 +75,83 @@ class EngineHeader:
         return [f"{k}: engine has {getattr(self, k)!r}, needed {getattr(wanted, k)!r}" for k in KEY_FIELDS if getattr(self, k) != getattr(wanted, k)]
 
 
+def sidecar_path(plan: str | Path) -> Path:
+    plan = Path(plan)
+    return plan.with_name(plan.name + SIDECAR_SUFFIX)
+
+
 def write(path: str | Path, header: EngineHeader, engine: bytes) -> Path:
+    """The plan at `path` and its sidecar beside it. The sidecar goes last: a crash leaves at
+    worst a plan without one, which nircolor rebuilds rather than trusts."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    blob = json.dumps(asdict(header), sort_keys=True).encode()
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:  # write then rename: a crash never leaves half an engine
-        f.write(MAGIC + struct.pack("<I", len(blob)) + blob + bytes(engine))
-    tmp.replace(path)
+    sidecar = sidecar_path(path)
+    sidecar.unlink(missing_ok=True)
+    plan_tmp, sidecar_tmp = path.with_name(path.name + ".partial"), sidecar.with_name(sidecar.name + ".partial")
+    plan_tmp.write_bytes(bytes(engine))
+    blob = {**asdict(header), "plan_sha256": hashlib.sha256(bytes(engine)).hexdigest()}
+    sidecar_tmp.write_text(json.dumps(blob, indent=1, sort_keys=True) + "\n")
+    plan_tmp.replace(path)
+    sidecar_tmp.replace(sidecar)
     return path
 
 
-def read_header(path: str | Path) -> tuple[EngineHeader, int]:
-    """The header and the byte offset where TensorRT's engine starts."""
+def read_header(path: str | Path) -> tuple[EngineHeader, str]:
+    """The sidecar's header and the plan sha256 it vouches for."""
     path = Path(path)
     if not path.exists():
         raise EngineFileError(f"engine {path} does not exist; build it with 'nircolor build --onnx MODEL.onnx'")
     with open(path, "rb") as f:
-        head = f.read(len(MAGIC) + 4)
-        if len(head) < len(MAGIC) + 4 or not head.startswith(MAGIC):
-            raise EngineFileError(f"{path} has no nircolor engine header (a bare TensorRT plan or another file); rebuild it with 'nircolor build'")
-        (size,) = struct.unpack("<I", head[len(MAGIC):])
-        raw = f.read(size)
+        if f.read(len(OLD_MAGIC)) == OLD_MAGIC:
+            raise EngineFileError(f"{path} is an engine in nircolor's old format (header inside the file); rebuild it with "
+                                  "'nircolor build': engines are now plain TensorRT plans with a .json sidecar")
+    sidecar = sidecar_path(path)
+    if not sidecar.exists():
+        raise EngineFileError(f"{path} has no sidecar {sidecar.name}: nircolor cannot tell what it was built from and for; "
+                              "rebuild it with 'nircolor build' (trtexec, Triton and DeepStream can still load the plan itself)")
     try:
-        fields = json.loads(raw)
+        fields = json.loads(sidecar.read_text())
+        plan_sha256 = fields.pop("plan_sha256")
         header = EngineHeader(**fields)
-    except (ValueError, TypeError) as exc:
-        raise EngineFileError(f"{path} has a damaged header ({exc}); rebuild it with 'nircolor build'") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise EngineFileError(f"{sidecar} is damaged ({exc}); rebuild the engine with 'nircolor build'") from None
     if header.header_version != HEADER_VERSION:
-        raise EngineFileError(f"{path} has header version {header.header_version}, this nircolor reads {HEADER_VERSION}; rebuild it")
-    return header, len(MAGIC) + 4 + size
+        raise EngineFileError(f"{sidecar} has header version {header.header_version}, this nircolor reads {HEADER_VERSION}; rebuild it")
+    return header, plan_sha256
 
 
 def read_engine(path: str | Path, wanted: EngineHeader | None = None) -> tuple[EngineHeader, bytes]:
-    """Header and engine bytes; with `wanted`, an engine that differs in a key field is refused."""
-    header, offset = read_header(path)
+    """Header and plan bytes; with `wanted`, an engine that differs in a key field is refused."""
+    header, plan_sha256 = read_header(path)
     if wanted is not None:
         problems = header.mismatches(wanted)
         if problems:
             raise EngineFileError(f"{path} was built for something else ({'; '.join(problems)}); rebuild it with 'nircolor build'")
-    data = Path(path).read_bytes()[offset:]
+    data = Path(path).read_bytes()
     if not data:
-        raise EngineFileError(f"{path} holds a header but no engine; rebuild it with 'nircolor build'")
+        raise EngineFileError(f"{path} is empty; rebuild it with 'nircolor build'")
+    if hashlib.sha256(data).hexdigest() != plan_sha256:
+        raise EngineFileError(f"{path} is not the plan its sidecar describes (changed or truncated); rebuild it with 'nircolor build'")
     return header, data
 
 
+def move(src: str | Path, dst: str | Path) -> Path:
+    """Rename a checked plan and its sidecar into place (the sidecar last, as `write` does)."""
+    src, dst = Path(src), Path(dst)
+    sidecar_path(dst).unlink(missing_ok=True)
+    src.replace(dst)
+    sidecar_path(src).replace(sidecar_path(dst))
+    return dst
+
+
+def remove(path: str | Path) -> None:
+    Path(path).unlink(missing_ok=True)
+    sidecar_path(path).unlink(missing_ok=True)
+
+
 def cache_path(cache_dir: str | Path, onnx_path: str | Path, wanted: EngineHeader) -> Path:
-    """Where the engine for this request lives in a cache folder: one file per key."""
-    return Path(cache_dir) / f"{Path(onnx_path).name.split('.')[0]}-{wanted.precision}-{wanted.cache_key()}.engine"
+    """Where the engine for this request lives in a cache folder: one plan per key."""
+    return Path(cache_dir) / f"{Path(onnx_path).name.split('.')[0]}-{wanted.precision}-{wanted.cache_key()}{PLAN_SUFFIX}"
 
 
 # A model without a working size sees whole frames. Batches go up to 2, the runtime's offline

@@ -20,7 +20,7 @@ FORMATS: dict[str, ExportFormat] = {
     for f in (
         ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "export"),
         ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "export"),
-        ExportFormat("engine", ".engine", "TensorRT engine with a nircolor metadata header", ("tensorrt",), "tensorrt"),
+        ExportFormat("engine", ".plan", "TensorRT plan (trtexec, Triton and DeepStream load it) with a .json sidecar", ("tensorrt",), "tensorrt"),
         ExportFormat("triton", "", "Triton model repository (a folder): the frame graph for ONNX Runtime and for its TensorRT "
                      "accelerator, dynamic batching", ("onnx",), "export"),
     )

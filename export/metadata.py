@@ -25,8 +25,9 @@ def decode_metadata(props: dict[str, str], path: str | Path) -> dict[str, Any]:
     decoded["pad_multiple"] = int(props["pad_multiple"])
     decoded["infer_size"] = int(props.get("infer_size", 0)) or None  # 0 or absent: any size as is
     decoded["graph"] = props.get("graph", "network")  # files from before the frame graph are bare networks
-    if "guided_upsampling" in props:
-        decoded["guided_upsampling"] = json.loads(props["guided_upsampling"])
+    for key in ("guided_upsampling", "fp32_nodes"):
+        if key in props:
+            decoded[key] = json.loads(props[key])
     for key in ("min_side", "max_side"):
         if key in props:
             decoded[key] = int(props[key])

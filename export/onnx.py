@@ -14,6 +14,7 @@ Batch, height and width are dynamic in both.
 
 from __future__ import annotations
 
+import ast
 import json
 import warnings
 from pathlib import Path
@@ -75,12 +76,38 @@ def _require(module: str, extra: str):
         raise ImportError(f"ONNX export needs the '{module}' package: pip install 'nircolor[{extra}]'") from None
 
 
-def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str, graph: str = "network") -> dict[str, str]:
+def frame_level_nodes(proto) -> list[str]:
+    """Names of the nodes the frame graph itself adds around the network (working-size resize,
+    padding, the guided filter's box filters and variance, the uint8 conversion), read from the
+    name scopes the exporter records on each node: the network's nodes are under `net`.
+
+    These are what a TensorRT FP16 build keeps in FP32: the guided filter's variance is
+    E[I^2] - E[I]^2 of 8-bit intensities, which half precision cancels away. (The network's own
+    batch norms are folded into its convolutions by the export, so no normalisation layer is
+    left to pin.)"""
+    names = []
+    for node in proto.graph.node:
+        props = {p.key: p.value for p in node.metadata_props}
+        scopes = props.get("pkg.torch.onnx.name_scopes")
+        if scopes is None:
+            continue
+        try:
+            path = ast.literal_eval(scopes)
+        except (ValueError, SyntaxError):
+            continue
+        if len(path) < 2 or path[1] != "net":
+            names.append(node.name)
+    return names
+
+
+def metadata(card: checkpoint.ModelCard, source: Path, io: str, precision: str, graph: str = "network",
+             fp32_nodes: list[str] | None = None) -> dict[str, str]:
     """The key/value pairs written to `metadata_props` (values are strings; JSON for nested)."""
     frame = {
         "min_side": str(frame_min_side(card.pad_multiple)), "max_side": str(MAX_SIDE),
         "working_size_resize": "bilinear, antialiased (ONNX Resize antialias=1, half_pixel)",
         "guided_upsampling": json.dumps({"radius": FrameGraph.radius_default, "eps": FrameGraph.eps_default}),
+        "fp32_nodes": json.dumps(fp32_nodes or []),
     } if graph == "frame" else {}
     return {
         "graph": graph,
@@ -152,11 +179,14 @@ def export_onnx(
             dynamic_shapes=shapes, external_data=False, verbose=False,
         )
     proto = program.model_proto
+    frame_nodes = frame_level_nodes(proto) if graph == "frame" else []
     if simplify:
         proto = _simplify(proto)
+    kept = {n.name for n in proto.graph.node}
+    frame_nodes = [n for n in frame_nodes if n in kept]
     _name_dims(proto, None if graph == "frame" else m)
     del proto.metadata_props[:]
-    for key, value in metadata(card, source, io, "fp16" if fp16 else "fp32", graph).items():
+    for key, value in metadata(card, source, io, "fp16" if fp16 else "fp32", graph, frame_nodes).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto, full_check=True)

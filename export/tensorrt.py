@@ -1,9 +1,10 @@
 """ONNX -> TensorRT engine, written against the TensorRT Python API (8.6 and 10.x).
 
 TensorRT is imported only inside these functions: without it the rest of nircolor works and
-`require_tensorrt()` says what to install. Engines are written with a nircolor header
-(engine_file.py) and kept in a cache keyed on it; a build is accepted only if its output on real
-frames stays within FP16_MIN_PSNR of ONNX Runtime FP32 and holds no NaN/Inf (the accuracy guard).
+`require_tensorrt()` says what to install. Engines are plain TensorRT plans with a nircolor
+sidecar (engine_file.py), kept in one cache keyed on it (shared by `build`, `run` and the Docker
+images' volume); a build is accepted only if its output on real frames stays within
+FP16_MIN_PSNR of ONNX Runtime FP32 and holds no NaN/Inf (the accuracy guard).
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ import numpy as np
 from ..models.upsample import GuidedUpsampling
 from . import check, engine_file
 from .engine_file import EngineFileError, EngineHeader, Profile
-from .onnx import read_metadata
+from .metadata import read_metadata
 
 WORKSPACE_BYTES = 2 << 30
-# Layer kinds that overflow or lose too much in half precision; kept in FP32 in FP16 builds.
-FP32_LAYER_TYPES = ("NORMALIZATION", "REDUCE", "SOFTMAX")
-FP32_NAME_HINTS = ("batchnorm", "batch_norm", "instancenorm", "layernorm", "normalization")
 
 
 class TensorRTUnavailable(ImportError):
@@ -45,23 +43,15 @@ def require_tensorrt():
     return trt
 
 
-def compute_capability() -> str:
-    import torch
-
-    if not torch.cuda.is_available():
-        raise TensorRTUnavailable("no CUDA GPU is visible; TensorRT engines are built on the GPU that will run them")
-    major, minor = torch.cuda.get_device_capability()
-    return f"{major}.{minor}"
-
-
 def sha256_of(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def keep_in_fp32(layer_type: str, layer_name: str) -> bool:
-    """Whether an FP16 build pins this layer to FP32 (normalisation and reductions)."""
-    name = layer_name.lower()
-    return layer_type in FP32_LAYER_TYPES or any(h in name for h in FP32_NAME_HINTS)
+def keep_in_fp32(layer_name: str, fp32_nodes: set[str]) -> bool:
+    """Whether an FP16 build pins this layer to FP32: the frame graph's own nodes around the
+    network, listed by the export in the `fp32_nodes` metadata (export.onnx.frame_level_nodes).
+    TensorRT's ONNX parser names each layer after its node."""
+    return layer_name in fp32_nodes
 
 
 def wanted_header(onnx_path: str | Path, precision: str, profile: Profile, tensorrt_version: str, capability: str) -> EngineHeader:
@@ -70,7 +60,7 @@ def wanted_header(onnx_path: str | Path, precision: str, profile: Profile, tenso
     return EngineHeader(sha256_of(onnx_path), tensorrt_version, capability, precision, profile.to_list(), read_metadata(onnx_path))
 
 
-def _serialize(trt, onnx_path: Path, precision: str, profile: Profile, timing_cache: Path | None) -> bytes:
+def _serialize(trt, onnx_path: Path, precision: str, profile: Profile, timing_cache: Path | None, fp32_nodes: set[str]) -> bytes:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     major = int(trt.__version__.split(".")[0])
@@ -89,7 +79,7 @@ def _serialize(trt, onnx_path: Path, precision: str, profile: Profile, timing_ca
         config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
         for i in range(network.num_layers):
             layer = network.get_layer(i)
-            if keep_in_fp32(layer.type.name, layer.name):
+            if keep_in_fp32(layer.name, fp32_nodes):
                 layer.precision = trt.float32
                 for j in range(layer.num_outputs):
                     if layer.get_output(j).dtype in (trt.float32, trt.float16):
@@ -108,51 +98,6 @@ def _serialize(trt, onnx_path: Path, precision: str, profile: Profile, timing_ca
         timing_cache.parent.mkdir(parents=True, exist_ok=True)
         timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
-
-
-class TensorRTRunner:
-    """Runs a nircolor engine on the GPU with torch tensors as device buffers."""
-
-    def __init__(self, path: str | Path, wanted: EngineHeader | None = None):
-        trt = require_tensorrt()
-        import torch
-
-        self.header, data = engine_file.read_engine(path, wanted)
-        self.profile = Profile(*(tuple(s) for s in self.header.profile))
-        self._torch = torch
-        self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(data)
-        if self.engine is None:
-            raise EngineFileError(f"TensorRT {trt.__version__} could not load {path}; rebuild it on this machine")
-        self.context = self.engine.create_execution_context()
-        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        self.input = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
-        self.output = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
-        self.io = self.header.model["io"]
-        self.stream = torch.cuda.Stream()
-
-    def __call__(self, nir: np.ndarray) -> np.ndarray:
-        """N x 1 x H x W uint8 -> N x H x W x 3 in [0, 255] (check.Runner's contract): uint8 from a
-        uint8 graph (copied back as the 1 byte a pixel it is, not as float), float otherwise."""
-        torch = self._torch
-        if not self.profile.admits(nir.shape):
-            raise ValueError(f"input shape {nir.shape} is outside the engine's profile {self.header.profile}; rebuild with --shapes covering it")
-        # Upload, execution and download are all queued on the engine's stream, so the engine
-        # never reads an input that another stream is still writing.
-        with torch.cuda.stream(self.stream):
-            x = torch.from_numpy(nir).cuda(non_blocking=True)
-            if self.io == "float32":
-                x = x.float() / 255.0
-            self.context.set_input_shape(self.input, tuple(x.shape))
-            out_shape = tuple(self.context.get_tensor_shape(self.output))
-            y = torch.empty(out_shape, dtype=torch.uint8 if self.io == "uint8" else torch.float32, device="cuda")
-            self.context.set_tensor_address(self.input, x.data_ptr())
-            self.context.set_tensor_address(self.output, y.data_ptr())
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise EngineFileError(f"TensorRT could not run the engine on input {nir.shape}; see TensorRT's log above, "
-                                      "and rebuild the engine on this machine with 'nircolor build'")
-            host = y.cpu() if self.io == "uint8" else ((y + 1.0) * 127.5).permute(0, 2, 3, 1).cpu()
-        self.stream.synchronize()
-        return host.numpy()
 
 
 @dataclass
@@ -181,20 +126,24 @@ def build_engine(
     out: str | Path | None = None,
     fp16: bool = True,
     shapes: str | None = None,
-    cache_dir: str | Path = ".nircolor-cache",
+    cache_dir: str | Path | None = None,
     reference_onnx: str | Path | None = None,
     check_data: str | Path | None = None,
 ) -> BuildResult:
     """Build (or reuse from the cache) an engine for this GPU. `shapes` defaults to the model's
     working size (engine_file.default_shapes). `reference_onnx` is the FP32 ONNX model the guard
-    compares against (default: the model being built)."""
+    compares against (default: the model being built). `cache_dir` defaults to the engine cache
+    `nircolor run` uses (engine_file.engine_cache())."""
     trt = require_tensorrt()
+    cache_dir = Path(cache_dir) if cache_dir is not None else engine_file.engine_cache()
     onnx_path = Path(onnx_path)
     meta = read_metadata(onnx_path)
     frame_graph = meta["graph"] == "frame"  # whole camera frames of any size, not padded working-size inputs
     multiple = 1 if frame_graph else meta["pad_multiple"]
     shapes = shapes or (engine_file.FRAME_GRAPH_SHAPES if frame_graph else engine_file.default_shapes(meta.get("infer_size"), multiple))
     profile = engine_file.parse_shapes(shapes, multiple)
+    from nircolor.runtime.backends.tensorrt_backend import PlanRunner, compute_capability
+
     wanted = wanted_header(onnx_path, "fp16" if fp16 else "fp32", profile, trt.__version__, compute_capability())
     target = Path(out) if out is not None else engine_file.cache_path(cache_dir, onnx_path, wanted)
     if target.exists():
@@ -203,7 +152,8 @@ def build_engine(
             return BuildResult(target, header, None, cached=True)
         except EngineFileError as exc:
             print(f"rebuilding: {exc}")
-    engine = _serialize(trt, onnx_path, wanted.precision, profile, Path(cache_dir) / f"timing-{wanted.compute_capability}-{trt.__version__}.cache")
+    engine = _serialize(trt, onnx_path, wanted.precision, profile, cache_dir / f"timing-{wanted.compute_capability}-{trt.__version__}.cache",
+                        set(meta.get("fp32_nodes", [])))
     partial = target.with_name(target.name + ".unchecked")
     engine_file.write(partial, wanted, engine)
     # The guard feeds sample frames as the runtime will: seen at the model's working size.
@@ -214,12 +164,12 @@ def build_engine(
         candidates = check.pad_frames(seen, meta["pad_multiple"])
     frames = [f for f in candidates if profile.admits(f.shape)]
     if not frames:
-        partial.unlink(missing_ok=True)
+        engine_file.remove(partial)
         raise EngineBuildError(f"no sample frame fits the profile {shapes}; widen --shapes or pass --check-data with frames inside it")
     try:
-        report = accuracy_guard(check.onnx_runner(reference_onnx or onnx_path), TensorRTRunner(partial, wanted), frames, target)
+        report = accuracy_guard(check.onnx_runner(reference_onnx or onnx_path), PlanRunner(partial, wanted), frames, target)
     except Exception:
-        partial.unlink(missing_ok=True)
+        engine_file.remove(partial)
         raise
-    partial.replace(target)
+    engine_file.move(partial, target)
     return BuildResult(target, wanted, report, cached=False)

@@ -152,7 +152,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="default", help="shipped model, checkpoint (.pt), ONNX (.onnx) or engine (.engine)")
+    p.add_argument("--model", default="default", help="shipped model, checkpoint (.pt), ONNX (.onnx) or TensorRT plan (.plan/.engine with its .json sidecar)")
     p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime or torch (auto prints which and why)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--fp16", action="store_true", help="half precision (TensorRT, ONNX FP16 export, or torch on CUDA)")
@@ -295,11 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="build a TensorRT engine from an exported ONNX model (NVIDIA GPU + tensorrt)")
     b.add_argument("--onnx", required=True, help="ONNX file written by 'nircolor export'")
-    b.add_argument("--out", help="engine file (default: a file in --cache-dir keyed on model, TensorRT, GPU, precision, profile)")
+    b.add_argument("--out", help="TensorRT plan to write, with its sidecar OUT.json (default: a .plan in --cache-dir keyed on "
+                                 "model, TensorRT, GPU, precision and profile)")
     b.add_argument("--fp16", action="store_true", help="FP16 engine; normalisation layers stay FP32")
     b.add_argument("--shapes", help="min/opt/max input sizes HxW or NxHxW, multiples of the model's padding (default: up to the "
                                     "model's working size, 1x16x16/1x272x480/4x480x480 for the default; 1x240x320/1x480x640/2x1088x1920 for a model without one)")
-    b.add_argument("--cache-dir", default=".nircolor-cache", help="engine and timing cache folder")
+    b.add_argument("--cache-dir", dest="cache_dir",
+                   help="engine and timing cache folder (default: $NIRCOLOR_CACHE/engines or ~/.cache/nircolor/engines, "
+                        "the cache 'nircolor run' uses)")
     b.add_argument("--reference", help="FP32 ONNX model the accuracy guard compares with (default: --onnx)")
     b.add_argument("--check-data", help="folder of pairs for the accuracy guard (default: shipped samples)")
     b.set_defaults(func=_build)

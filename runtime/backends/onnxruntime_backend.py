@@ -4,7 +4,6 @@ execution provider. It imports no PyTorch unless a checkpoint has to be exported
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,9 @@ from .base import BackendError, ModelInfo, Runner
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("NIRCOLOR_CACHE", Path.home() / ".cache" / "nircolor"))
+    from nircolor.export.engine_file import cache_root
+
+    return cache_root()
 
 
 def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "frame") -> Path:

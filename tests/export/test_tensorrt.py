@@ -22,50 +22,76 @@ def header(**changes):
     return EngineHeader(**base)
 
 
-def test_header_round_trip_keeps_engine_bytes(tmp_path):
-    path = engine_file.write(tmp_path / "m.engine", header(), b"\x00PLAN\xff" * 100)
+def test_plan_is_written_as_is_with_a_json_sidecar(tmp_path):
+    """trtexec, Triton and DeepStream read the plan file itself: not one byte of ours in it."""
+    plan = b"\x00PLAN\xff" * 100
+    path = engine_file.write(tmp_path / "m.plan", header(), plan)
+    assert path.read_bytes() == plan
+    side = json.loads(engine_file.sidecar_path(path).read_text())
+    assert side["onnx_sha256"] == header().onnx_sha256 and side["precision"] == "fp16" and side["model"]["io"] == "uint8"
     got, data = engine_file.read_engine(path, header())
-    assert got == header() and data == b"\x00PLAN\xff" * 100
+    assert got == header() and data == plan
     assert not list(tmp_path.glob("*.partial"))
 
 
-@pytest.mark.parametrize("field,value", [("tensorrt_version", "8.6.1"), ("compute_capability", "9.0"),
-                                         ("onnx_sha256", "cd" * 32), ("precision", "fp32"),
-                                         ("profile", [[1, 1, 240, 320], [1, 1, 480, 640], [1, 1, 720, 1280]])])
+@pytest.mark.parametrize("field, value", [("onnx_sha256", "cd" * 32), ("tensorrt_version", "8.6.1"),
+                                          ("compute_capability", "8.6"), ("precision", "fp32"),
+                                          ("profile", [[1, 1, 16, 16], [1, 1, 16, 16], [1, 1, 16, 16]])])
 def test_mismatched_engine_is_refused_naming_the_field(tmp_path, field, value):
-    path = engine_file.write(tmp_path / "m.engine", header(**{field: value}), b"plan")
-    with pytest.raises(EngineFileError, match=rf"m.engine was built for something else \({field}: engine has"):
+    path = engine_file.write(tmp_path / "m.plan", header(**{field: value}), b"plan")
+    with pytest.raises(EngineFileError, match=rf"m.plan was built for something else \({field}: engine has"):
         engine_file.read_engine(path, header())
 
 
 def test_cache_key_changes_with_every_key_field_only():
-    keys = {header().cache_key(), header(tensorrt_version="8.6.1").cache_key(), header(compute_capability="9.0").cache_key(),
-            header(precision="fp32").cache_key(), header(onnx_sha256="00" * 32).cache_key()}
-    assert len(keys) == 5
+    keys = {header(**{f: v}).cache_key() for f, v in [("precision", "fp32"), ("tensorrt_version", "9"), ("compute_capability", "9.0")]}
+    assert len(keys | {header().cache_key()}) == 4
     assert header(model={"other": 1}).cache_key() == header().cache_key()
     path = engine_file.cache_path("cache", "out/snet16.uint8.onnx", header())
-    assert path.name == f"snet16-fp16-{header().cache_key()}.engine"
+    assert path.name == f"snet16-fp16-{header().cache_key()}.plan"
 
 
-def test_bare_damaged_and_missing_engine_files(tmp_path):
+def test_plans_nircolor_cannot_vouch_for(tmp_path):
     with pytest.raises(EngineFileError, match="does not exist"):
-        engine_file.read_header(tmp_path / "none.engine")
-    (tmp_path / "bare.engine").write_bytes(b"ftrt" + b"\x00" * 64)
-    with pytest.raises(EngineFileError, match="bare.engine has no nircolor engine header"):
-        engine_file.read_header(tmp_path / "bare.engine")
-    (tmp_path / "bad.engine").write_bytes(engine_file.MAGIC + (5).to_bytes(4, "little") + b"{oops")
-    with pytest.raises(EngineFileError, match="bad.engine has a damaged header"):
-        engine_file.read_header(tmp_path / "bad.engine")
-    engine_file.write(tmp_path / "empty.engine", header(), b"")
-    with pytest.raises(EngineFileError, match="holds a header but no engine"):
-        engine_file.read_engine(tmp_path / "empty.engine")
+        engine_file.read_header(tmp_path / "none.plan")
+    (tmp_path / "bare.plan").write_bytes(b"ftrt" + b"\x00" * 64)
+    with pytest.raises(EngineFileError, match="bare.plan has no sidecar bare.plan.json.*trtexec, Triton and DeepStream can still load"):
+        engine_file.read_header(tmp_path / "bare.plan")
+    (tmp_path / "old.engine").write_bytes(engine_file.OLD_MAGIC + (5).to_bytes(4, "little") + b"{oops")
+    with pytest.raises(EngineFileError, match="old.engine is an engine in nircolor's old format"):
+        engine_file.read_header(tmp_path / "old.engine")
+    engine_file.write(tmp_path / "bad.plan", header(), b"plan")
+    engine_file.sidecar_path(tmp_path / "bad.plan").write_text("{oops")
+    with pytest.raises(EngineFileError, match="bad.plan.json is damaged"):
+        engine_file.read_header(tmp_path / "bad.plan")
+    swapped = engine_file.write(tmp_path / "swapped.plan", header(), b"plan one")
+    swapped.write_bytes(b"plan two")  # replaced by hand, or truncated by a full disk
+    with pytest.raises(EngineFileError, match="not the plan its sidecar describes"):
+        engine_file.read_engine(swapped)
 
 
-def test_header_is_plain_json_after_magic(tmp_path):
-    path = engine_file.write(tmp_path / "m.engine", header(), b"plan")
-    raw = path.read_bytes()[len(engine_file.MAGIC):]
-    size = int.from_bytes(raw[:4], "little")
-    assert json.loads(raw[4 : 4 + size])["compute_capability"] == "8.7"
+def test_a_checked_plan_moves_into_place_with_its_sidecar(tmp_path):
+    partial = engine_file.write(tmp_path / "m.plan.unchecked", header(), b"new")
+    engine_file.write(tmp_path / "m.plan", header(precision="fp32"), b"old")
+    engine_file.move(partial, tmp_path / "m.plan")
+    assert engine_file.read_engine(tmp_path / "m.plan", header())[1] == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.plan", "m.plan.json"]
+    engine_file.remove(tmp_path / "m.plan")
+    assert not list(tmp_path.iterdir())
+
+
+def test_build_and_run_share_one_engine_cache(monkeypatch, tmp_path):
+    from nircolor.runtime.backends.onnxruntime_backend import cache_dir
+
+    monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path / "volume"))
+    assert engine_file.engine_cache() == tmp_path / "volume" / "engines" and cache_dir() == tmp_path / "volume"
+    import inspect
+
+    from nircolor.cli import build_parser
+
+    build = build_parser()._subparsers._group_actions[0].choices["build"]
+    assert build.get_default("cache_dir") is None  # so build_engine falls back to engine_file.engine_cache()
+    assert inspect.signature(tensorrt.build_engine).parameters["cache_dir"].default is None
 
 
 def test_parse_shapes():
@@ -86,11 +112,23 @@ def test_bad_shapes_say_what_to_do(text, message):
         engine_file.parse_shapes(text, 16)
 
 
-def test_fp16_builds_keep_normalisation_in_fp32():
-    assert tensorrt.keep_in_fp32("NORMALIZATION", "layer_7")
-    assert tensorrt.keep_in_fp32("SCALE", "/net/encoders.0/BatchNorm2d_1")
-    assert tensorrt.keep_in_fp32("REDUCE", "mean")
-    assert not tensorrt.keep_in_fp32("CONVOLUTION", "/net/encoders.0/Conv")
+def test_fp16_pinning_names_the_exported_frame_graphs_own_nodes():
+    """The names a TensorRT FP16 build keeps in FP32 are read from the exported graph: the guided
+    filter's box filters and variance around the network, none of the network's convolutions."""
+    import onnx
+
+    from nircolor.export.metadata import read_metadata
+    from nircolor.models import zoo
+
+    path = zoo.ZOO["snet16"].onnx
+    pinned = set(read_metadata(path)["fp32_nodes"])
+    nodes = {n.name: n.op_type for n in onnx.load(str(path)).graph.node}
+    assert pinned and pinned <= set(nodes)
+    assert {name for name, op in nodes.items() if op == "AveragePool"} <= pinned  # every box filter
+    assert not {name for name, op in nodes.items() if op in ("Conv", "ConvTranspose")} & pinned
+    assert {"Resize", "Div", "Sub"} <= {nodes[n] for n in pinned}
+    assert tensorrt.keep_in_fp32(next(n for n in pinned if nodes[n] == "AveragePool"), pinned)
+    assert not tensorrt.keep_in_fp32(next(n for n, op in nodes.items() if op == "Conv"), pinned)
 
 
 def test_accuracy_guard_refuses_nan_and_low_psnr(tmp_path):
@@ -99,17 +137,17 @@ def test_accuracy_guard_refuses_nan_and_low_psnr(tmp_path):
     def reference(x):
         return np.full((1, 16, 16, 3), 120.0)
 
-    assert tensorrt.accuracy_guard(reference, lambda x: reference(x) + 0.5, frames, tmp_path / "ok.engine").psnr_min > 50
+    assert tensorrt.accuracy_guard(reference, lambda x: reference(x) + 0.5, frames, tmp_path / "ok.plan").psnr_min > 50
 
     def with_nan(x):
         out = reference(x)
         out[0, 3, 3, 1] = np.nan
         return out
 
-    with pytest.raises(tensorrt.EngineBuildError, match=r"refused engine .*bad.engine: .*NaN/Inf 1"):
-        tensorrt.accuracy_guard(reference, with_nan, frames, tmp_path / "bad.engine")
+    with pytest.raises(tensorrt.EngineBuildError, match=r"refused engine .*bad.plan: .*NaN/Inf 1"):
+        tensorrt.accuracy_guard(reference, with_nan, frames, tmp_path / "bad.plan")
     with pytest.raises(tensorrt.EngineBuildError, match=r"PSNR min 2\d\.\d dB"):
-        tensorrt.accuracy_guard(reference, lambda x: reference(x) + 12, frames, tmp_path / "bad.engine")
+        tensorrt.accuracy_guard(reference, lambda x: reference(x) + 12, frames, tmp_path / "bad.plan")
 
 
 def test_ort_providers_prefer_tensorrt_with_caches_and_profile(tmp_path):
