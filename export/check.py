@@ -93,7 +93,7 @@ def torch_runner(model: str | Path, device: str = "cpu", graph: str = "network")
 def onnx_runner(path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",)) -> Runner:
     import onnxruntime as ort
 
-    from .onnx import read_metadata
+    from .metadata import network_output_to_rgb, read_metadata, to_network_input
 
     meta = read_metadata(path)
     session = ort.InferenceSession(str(path), providers=list(providers))
@@ -101,8 +101,7 @@ def onnx_runner(path: str | Path, providers: Sequence[str] = ("CPUExecutionProvi
     def run(nir: np.ndarray) -> np.ndarray:
         if meta["io"] == "uint8":
             return session.run(None, {"nir": nir})[0].astype(np.float32)
-        out = session.run(None, {"nir": nir.astype(np.float32) / 255.0})[0]
-        return ((out + 1.0) * 127.5).transpose(0, 2, 3, 1)
+        return network_output_to_rgb(session.run(None, {"nir": to_network_input(nir, meta)})[0], meta)
 
     return run
 

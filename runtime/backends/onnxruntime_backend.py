@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nircolor.export.metadata import OnnxModelError, read_metadata
+from nircolor.export.metadata import OnnxModelError, network_output_to_rgb, read_metadata, to_network_input
 from nircolor.models import zoo
 
 from .base import BackendError, ModelInfo, Runner
@@ -81,7 +81,7 @@ class OnnxRuntimeRunner(Runner):
         # share these cores, and spinning threads take the time those stages need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=[p for p, _ in providers], provider_options=[o for _, o in providers])
-        self.io = meta["io"]
+        self.io, self.meta = meta["io"], meta
         self.input_name = self.session.get_inputs()[0].name
         device = self.session.get_providers()[0]
         return ModelInfo(path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(path)},
@@ -90,8 +90,8 @@ class OnnxRuntimeRunner(Runner):
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         if self.io == "uint8":
             return self.session.run(None, {self.input_name: batch})[0]
-        y = self.session.run(None, {self.input_name: batch.astype(np.float32) * (1.0 / 255.0)})[0]
-        return np.clip(np.rint((y + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+        y = self.session.run(None, {self.input_name: to_network_input(batch, self.meta)})[0]
+        return np.clip(np.rint(network_output_to_rgb(y, self.meta)), 0, 255).astype(np.uint8)
 
     def _close_impl(self) -> None:
         del self.session

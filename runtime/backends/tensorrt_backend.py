@@ -12,6 +12,7 @@ import numpy as np
 
 from nircolor.export import engine_file
 from nircolor.export.engine_file import EngineFileError, EngineHeader, Profile
+from nircolor.export.metadata import network_output_to_rgb, to_network_input
 
 from .base import ModelInfo, Runner
 from .onnxruntime_backend import onnx_for
@@ -106,7 +107,7 @@ class PlanRunner:
         if not self.profile.admits(nir.shape):
             raise ValueError(f"input shape {nir.shape} is outside the engine's profile {self.header.profile}; rebuild with --shapes covering it")
         cudart = self.cudart
-        host_in = np.ascontiguousarray(nir if self.io == "uint8" else nir.astype(np.float32) / 255.0)
+        host_in = np.ascontiguousarray(nir if self.io == "uint8" else to_network_input(nir, self.header.model))
         self.context.set_input_shape(self.input, tuple(host_in.shape))
         host_out = np.empty(tuple(self.context.get_tensor_shape(self.output)), np.uint8 if self.io == "uint8" else np.float32)
         src, dst = self.device_in.at_least(host_in.nbytes), self.device_out.at_least(host_out.nbytes)
@@ -119,7 +120,7 @@ class PlanRunner:
                                   "and rebuild the engine on this machine with 'nircolor build'")
         _check(cudart.cudaMemcpyAsync(host_out.ctypes.data, dst, host_out.nbytes, kinds.cudaMemcpyDeviceToHost, self.stream), "download")
         _check(cudart.cudaStreamSynchronize(self.stream), "stream synchronisation")
-        return host_out if self.io == "uint8" else ((host_out + 1.0) * 127.5).transpose(0, 2, 3, 1)
+        return host_out if self.io == "uint8" else network_output_to_rgb(host_out, self.header.model)
 
     def close(self) -> None:
         self.device_in.free()

@@ -176,3 +176,22 @@ def test_format_table_drives_names_and_help():
     assert "engine (.engine)" in formats.help_text()
     with pytest.raises(formats.FormatError, match="onnx, onnx-fp16, engine"):
         formats.get("tflite")
+
+
+def test_runners_read_the_value_ranges_the_file_declares(exported, tmp_path, fixture_frames):
+    """input_range and output_range are read, not assumed: a float32 graph whose metadata says its
+    output spans [-2, 2] (its real values stay in [-1, 1]) is shown at half contrast around 127.5."""
+    source = exported[("float32", False)]
+    proto = onnx.load(str(source))
+    for prop in proto.metadata_props:
+        if prop.key == "output_range":
+            prop.value = "[-2.0, 2.0]"
+    rescaled = tmp_path / "rescaled.onnx"
+    onnx.save(proto, str(rescaled))
+    frame = fixture_frames[0][None, None][..., :64, :64]
+    plain, wide = check.onnx_runner(source)(frame), check.onnx_runner(rescaled)(frame)
+    assert np.allclose(wide, (plain / 127.5 - 1.0 + 2.0) * 63.75, atol=1e-3)
+    from nircolor.runtime.backends.onnxruntime_backend import OnnxRuntimeRunner
+
+    with OnnxRuntimeRunner(str(rescaled), provider="cpu") as runner:
+        assert np.abs(runner.infer(frame).astype(float) - wide).max() <= 0.5 + 1e-6
