@@ -206,3 +206,37 @@ def test_angular_loss_matches_the_metric_and_ignores_brightness():
     objective = L1Objective(angular_weight=1.0)
     terms = objective(a, b, torch.zeros(1, 0, 16, 16))
     assert "angle_deg" in terms.parts and terms.total.item() > terms.parts["l1"]
+
+
+def test_averaged_weights_get_their_own_batch_norm_statistics():
+    """An exponential average of weights is saved with statistics measured for it, not with
+    averaged statistics (which do not belong to averaged weights)."""
+    from nircolor.models.train import refresh_bn_statistics
+
+    torch.manual_seed(0)
+    net = create("triplet_cdcgan", width=4, layers=2)
+    first = net.generators[0].body[0][1]
+    first.running_mean.fill_(3.0)
+    first.running_var.fill_(1e-4)
+    x = torch.rand(4, 1, 24, 24)
+    refresh_bn_statistics(net.eval(), [x])
+    assert not net.training and first.momentum == 0.1  # mode and momentum are restored
+    with torch.no_grad():
+        conv = net.generators[0].body[0][0](x)
+    assert torch.allclose(first.running_mean, conv.mean(dim=(0, 2, 3)), atol=1e-6)
+    with torch.no_grad():
+        eval_out = net(x)
+        net.train()
+        net.noise = (0.0, 0.0, 0.0)
+        assert torch.allclose(eval_out, net(x), atol=1e-4)  # recall now normalises as training did
+
+
+def test_frozen_layers_keep_their_statistics_when_refreshed():
+    from nircolor.models.train import refresh_bn_statistics
+
+    net = create("effnet_unet", width=4, global_context=False)
+    net.freeze_encoder(4)
+    stem_bn = net.encoder._bn0
+    stem_bn.running_mean.fill_(0.5)
+    refresh_bn_statistics(net, [torch.rand(2, 1, 64, 64)])
+    assert torch.all(stem_bn.running_mean == 0.5)
