@@ -5,6 +5,7 @@
     frames/                      a folder of numbered PNGs (a path ending in /)
     display://                   an OpenCV window; display://fullscreen for the whole screen
     null://                      discards frames (benchmarks)
+    udp://HOST:PORT, rtp://HOST:PORT   a live H.264 stream on the network (stream_sinks.py)
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 from .sources import SourceInfo
 
 URI_HELP = """outputs: VIDEO.mp4/.mkv/.mov (H.264; --codec hevc for HEVC), a folder ending in '/'
-for PNG frames, display:// (display://fullscreen) for a window, null:// to discard"""
+for PNG frames, display:// (display://fullscreen) for a window, udp://HOST:PORT (MPEG-TS over UDP)
+or rtp://HOST:PORT (MPEG-TS over RTP) for a low-latency H.264 stream that ffplay/VLC open with
+the same address, null:// to discard"""
 
 
 class SinkError(OSError):
@@ -299,6 +302,10 @@ def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None, over
         return NullSink()
     if text.startswith("display://"):
         return DisplaySink(fullscreen="fullscreen" in text)
+    from .stream_sinks import NetworkStreamSink, is_stream_uri
+
+    if is_stream_uri(text):
+        return NetworkStreamSink(text)
     if text.endswith("/") or Path(text).is_dir():
         return ImageFolderSink(text, overwrite=overwrite)
     if Path(text).suffix.lower() in VideoFileSink.KILL_SAFE:

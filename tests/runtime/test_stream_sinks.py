@@ -1,0 +1,102 @@
+"""Network outputs: a real receiver on loopback (PyAV, as ffplay would) decodes the coloured
+frames of udp:// and rtp:// outputs, also when it joins late or is not there at all."""
+
+import socket
+import threading
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from nircolor.runtime.sinks import SinkError, open_sink
+from nircolor.runtime.sources import SourceInfo
+from nircolor.runtime.stream_sinks import NetworkStreamSink
+
+INFO = SourceInfo("test", True, 160, 120, Fraction(30))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_colours() -> np.ndarray:
+    img = np.zeros((120, 160, 3), np.uint8)
+    img[:, :80] = (200, 30, 30)
+    img[:, 80:] = (30, 200, 30)
+    return img
+
+
+class Receiver(threading.Thread):
+    def __init__(self, uri: str, frames: int):
+        super().__init__(daemon=True)
+        self.uri, self.wanted, self.frames, self.error = uri, frames, [], None
+
+    def run(self):
+        try:
+            with av.open(self.uri.replace("://", "://") + "?timeout=8000000", timeout=8) as c:
+                for f in c.decode(video=0):
+                    self.frames.append(f.to_ndarray(format="rgb24"))
+                    if len(self.frames) >= self.wanted:
+                        return
+        except Exception as exc:  # reported by the test
+            self.error = exc
+
+
+def send(sink, frames: int, start: int = 0):
+    img = two_colours()
+    for i in range(start, start + frames):
+        sink.write(img, i / 30)
+        time.sleep(1 / 30)
+
+
+@pytest.mark.parametrize("scheme", ["udp", "rtp"])
+def test_a_receiver_decodes_the_coloured_frames(scheme):
+    port = free_port()
+    receiver = Receiver(f"{scheme}://127.0.0.1:{port}", 15)
+    receiver.start()
+    time.sleep(0.5)
+    sink = open_sink(f"{scheme}://127.0.0.1:{port}")
+    assert isinstance(sink, NetworkStreamSink)
+    sink.open(INFO, (160, 120))
+    send(sink, 75)  # RTP needs about a second of probing before it decodes
+    sink.close()
+    receiver.join(10)
+    assert receiver.error is None and len(receiver.frames) >= 15
+    last = receiver.frames[-1]
+    assert np.abs(last[60, 40].astype(int) - (200, 30, 30)).max() < 12
+    assert np.abs(last[60, 120].astype(int) - (30, 200, 30)).max() < 12
+
+
+def test_a_viewer_who_joins_late_gets_the_picture_within_about_a_second():
+    port = free_port()
+    sink = open_sink(f"udp://127.0.0.1:{port}").open(INFO, (160, 120))
+    send(sink, 30)  # a second of stream that nobody receives: no error
+    receiver = Receiver(f"udp://127.0.0.1:{port}", 5)
+    receiver.start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    while receiver.is_alive() and time.perf_counter() - started < 4:
+        send(sink, 3, start=30 + int((time.perf_counter() - started) * 30))
+    sink.close()
+    receiver.join(5)
+    assert receiver.error is None and len(receiver.frames) >= 5
+    assert time.perf_counter() - started < 3.5
+
+
+@pytest.mark.parametrize("uri, message", [("udp://127.0.0.1", "needs a host and a port"), ("udp://:5004", "needs a host and a port")])
+def test_bad_network_outputs_say_what_to_write(uri, message):
+    with pytest.raises(SinkError, match=message):
+        open_sink(uri)
+
+
+def test_run_help_lists_the_network_outputs(capsys):
+    from nircolor.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "udp://HOST:PORT" in out and "rtp://HOST:PORT" in out
