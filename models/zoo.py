@@ -36,6 +36,12 @@ ZOO: dict[str, ZooEntry] = {
     "effnet32": ZooEntry("effnet32.pt", "U-Net on an ImageNet-pretrained EfficientNet-Lite0, width 32, no global context (default)"),
     "snet16": ZooEntry("snet16.pt", "SNet ColorNet, width 16, trained with EdgeNet (the default until the CV-chosen effnet32)"),
     "unet32": ZooEntry("unet32.pt", "pix2pix U-Net, width 32, L1 + conditional adversarial (lambda 0.99)"),
+    "estuary16": ZooEntry("estuary16.pt", "Estuary-16-ISR (Limmer & Lensch): pyramid branches, residual inception modules, "
+                                          "hypercolumns; L1 + one-layer conditional adversarial"),
+    "triplet16": ZooEntry("triplet16.pt", "Triplet conditional DCGAN (Suarez et al.): three stride-1 generators of width 16, "
+                                          "one per channel, NIR rejoined at red"),
+    "twobranch16": ZooEntry("twobranch16.pt", "Two-branch structure-aware network (Park et al.): dense U-Net, width 16, grey and "
+                                              "RGB decoders, gradient scale map"),
 }
 ALIASES = {"default": "effnet32"}
 
