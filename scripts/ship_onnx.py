@@ -3,7 +3,7 @@
 TensorRT need no PyTorch. Run it whenever a shipped checkpoint changes; a test fails while an ONNX
 file does not match its checkpoint.
 
-    python scripts/ship_onnx.py effnet32 snet16
+    python scripts/ship_onnx.py            # every shipped model but unet32
 
 Each file goes through `nircolor export`'s parity check (PyTorch against ONNX Runtime on real
 frames, one of them at 1920x1080) before it is renamed into place. unet32 is not shipped this way:
@@ -21,7 +21,7 @@ MAX_MIB = 20
 
 
 def main(names: list[str]) -> None:
-    for name in names or ["effnet32", "snet16"]:
+    for name in names or [n for n in zoo.ZOO if n != "unet32"]:
         entry = zoo.ZOO[name]
         result = export_checked(entry.path, entry.onnx)
         size = entry.onnx.stat().st_size / 2**20

@@ -1,0 +1,119 @@
+"""Flicker: how much a model's colour changes from frame to frame where the scene does not.
+
+Clips are rendered from paired images of ../shared/data: a camera path (a pan, a slow zoom, a
+small shake) is applied identically to the NIR and the RGB photograph, and the NIR gets the
+sensor noise of a night camera at high gain (models/augment.py), fresh in every frame. The
+model colours the NIR clip frame by frame. Flicker is the warping error of consecutive output
+frames: optical flow computed on the NIR input (OpenCV's DIS), frame t warped onto frame t+1,
+pixels that fail the forward-backward consistency check (occlusions, borders) masked out, mean
+absolute difference in 8-bit RGB. The same measure on the rendered RGB clip is the flicker a
+perfect colorizer would have; the ratio is the figure to compare.
+
+    python benchmarks/temporal.py --model default    # writes benchmarks/results/temporal-<model>.{json,md}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nircolor.models.augment import noise
+from nircolor.models.pairs import find_pairs, read_nir, read_rgb
+from nircolor.runtime import backends
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
+VIEW = (320, 240)  # width, height of the rendered clip
+PATHS = ("pan", "zoom", "shake")
+
+
+def camera(path: str, t: float, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """2x3 affine taking the photograph to the view at time t in [0, 1]."""
+    w, h = size
+    scale = VIEW[0] / (0.6 * w)  # the view shows 60 % of the photograph's width
+    cx, cy = w / 2, h / 2
+    if path == "pan":
+        cx = w * (0.35 + 0.3 * t)
+    elif path == "zoom":
+        scale *= 1.0 + 0.25 * t
+    else:  # a hand-held shake of a few pixels
+        cx, cy = cx + rng.normal(0, 2.0), cy + rng.normal(0, 2.0)
+    return np.array([[scale, 0, VIEW[0] / 2 - scale * cx], [0, scale, VIEW[1] / 2 - scale * cy]], np.float32)
+
+
+def render(nir: np.ndarray, rgb: np.ndarray, path: str, frames: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    size = (nir.shape[1], nir.shape[0])
+    nirs, rgbs = [], []
+    for i in range(frames):
+        m = camera(path, i / max(1, frames - 1), size, rng)
+        view_nir = cv2.warpAffine(nir, m, VIEW, flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR)
+        nirs.append(noise(view_nir, gain=4.0, read_sigma=2.0, rng=rng))
+        rgbs.append(cv2.warpAffine(rgb, m, VIEW, flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR))
+    return nirs, rgbs
+
+
+def warping_error(frames: list[np.ndarray], nirs: list[np.ndarray], flow_engine) -> float:
+    """Mean over consecutive pairs of |frame[t+1] - frame[t] warped by the NIR flow|, on pixels
+    whose forward and backward flows agree within 1 px."""
+    errors = []
+    grid = np.stack(np.meshgrid(np.arange(VIEW[0]), np.arange(VIEW[1])), axis=-1).astype(np.float32)
+    for t in range(len(frames) - 1):
+        back = flow_engine.calc(nirs[t + 1], nirs[t], None)  # where each pixel of t+1 was in t
+        fwd = flow_engine.calc(nirs[t], nirs[t + 1], None)
+        source = grid + back
+        warped = cv2.remap(frames[t], source[..., 0], source[..., 1], cv2.INTER_LINEAR)
+        round_trip = back + cv2.remap(fwd, source[..., 0], source[..., 1], cv2.INTER_LINEAR)
+        inside = (source[..., 0] >= 0) & (source[..., 0] <= VIEW[0] - 1) & (source[..., 1] >= 0) & (source[..., 1] <= VIEW[1] - 1)
+        valid = inside & (np.linalg.norm(round_trip, axis=-1) < 1.0)
+        diff = np.abs(frames[t + 1].astype(np.float32) - warped.astype(np.float32)).mean(axis=-1)
+        errors.append(float(diff[valid].mean()))
+    return float(np.mean(errors))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--backend", default="onnxruntime")
+    ap.add_argument("--pairs", type=int, default=6, help="photographs to render clips from (spread over the categories)")
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--data", type=Path, default=DATA)
+    args = ap.parse_args()
+    pairs = find_pairs(args.data)
+    chosen = pairs[:: max(1, len(pairs) // args.pairs)][: args.pairs]
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    runner, _ = backends.create(args.backend, args.model, device="cpu")
+    rows = []
+    with runner:
+        for k, paths in enumerate(chosen):
+            nir, rgb = read_nir(paths.nir), read_rgb(paths.rgb)
+            for path in PATHS:
+                nirs, rgbs = render(nir, rgb, path, args.frames, seed=k)
+                outputs = [runner.infer(f[None, None])[0] for f in nirs]
+                out_err, rgb_err = warping_error(outputs, nirs, flow), warping_error(rgbs, nirs, flow)
+                rows.append({"pair": paths.key, "path": path, "output_flicker": out_err, "rgb_flicker": rgb_err, "ratio": out_err / rgb_err})
+                print(f"{paths.key} {path}: output {out_err:.2f}, RGB {rgb_err:.2f}, ratio {out_err / rgb_err:.2f}")
+    ratio = float(np.mean([r["output_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
+    report = {"model": args.model, "backend": args.backend, "frames": args.frames, "view": list(VIEW), "rows": rows,
+              "mean_output_flicker": float(np.mean([r["output_flicker"] for r in rows])),
+              "mean_rgb_flicker": float(np.mean([r["rgb_flicker"] for r in rows])), "ratio_of_means": ratio}
+    results = ROOT / "benchmarks" / "results"
+    name = args.model.replace("/", "_")
+    (results / f"temporal-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    md = [f"# Flicker: {args.model}", "", f"`python benchmarks/temporal.py --model {args.model}`: {len(rows)} clips of {args.frames} frames at "
+          f"{VIEW[0]}x{VIEW[1]} (pan, zoom, shake over {len(chosen)} photographs, night-camera noise on the NIR); warping error of "
+          "consecutive frames along the NIR's optical flow, occlusions masked, 8-bit RGB units.", "",
+          "| clip | camera | output | RGB clip | ratio |", "| --- | --- | --- | --- | --- |"]
+    md += [f"| {r['pair']} | {r['path']} | {r['output_flicker']:.2f} | {r['rgb_flicker']:.2f} | {r['ratio']:.2f} |" for r in rows]
+    md += ["", f"Mean output flicker {report['mean_output_flicker']:.2f} against {report['mean_rgb_flicker']:.2f} for the RGB clip: "
+               f"{ratio:.2f}x what a perfect colorizer would show."]
+    (results / f"temporal-{name}.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md[-1:]))
+
+
+if __name__ == "__main__":
+    main()
