@@ -18,12 +18,16 @@ import argparse
 import json
 from pathlib import Path
 
+import time
+
 import cv2
 import numpy as np
 
 from nircolor.models.augment import noise
+from nircolor.models.metrics import psnr
 from nircolor.models.pairs import find_pairs, read_nir, read_rgb
 from nircolor.runtime import backends
+from nircolor.runtime.stabilise import TemporalStabiliser
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
@@ -82,6 +86,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=6, help="photographs to render clips from (spread over the categories)")
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--weight", type=float, default=TemporalStabiliser.weight, help="the stabiliser's share of the current frame")
     args = ap.parse_args()
     pairs = find_pairs(args.data)
     chosen = pairs[:: max(1, len(pairs) // args.pairs)][: args.pairs]
@@ -94,23 +99,42 @@ def main() -> None:
             for path in PATHS:
                 nirs, rgbs = render(nir, rgb, path, args.frames, seed=k)
                 outputs = [runner.infer(f[None, None])[0] for f in nirs]
+                stabiliser = TemporalStabiliser(weight=args.weight)
+                timed = []
+                stable = []
+                for f, o in zip(nirs, outputs):
+                    t = time.perf_counter()
+                    stable.append(stabiliser(f, o))
+                    timed.append(1000 * (time.perf_counter() - t))
                 out_err, rgb_err = warping_error(outputs, nirs, flow), warping_error(rgbs, nirs, flow)
-                rows.append({"pair": paths.key, "path": path, "output_flicker": out_err, "rgb_flicker": rgb_err, "ratio": out_err / rgb_err})
-                print(f"{paths.key} {path}: output {out_err:.2f}, RGB {rgb_err:.2f}, ratio {out_err / rgb_err:.2f}")
+                stable_err = warping_error(stable, nirs, flow)
+                psnr_loss = float(np.mean([psnr(o, r) - psnr(s, r) for o, s, r in zip(outputs, stable, rgbs)]))
+                rows.append({"pair": paths.key, "path": path, "output_flicker": out_err, "rgb_flicker": rgb_err, "ratio": out_err / rgb_err,
+                             "stabilised_flicker": stable_err, "stabilised_ratio": stable_err / rgb_err,
+                             "stabiliser_psnr_loss_db": psnr_loss, "stabiliser_ms": float(np.median(timed[1:]))})
+                print(f"{paths.key} {path}: output {out_err:.2f}, stabilised {stable_err:.2f}, RGB {rgb_err:.2f}, "
+                      f"PSNR change {-psnr_loss:+.2f} dB")
     ratio = float(np.mean([r["output_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
+    stable_ratio = float(np.mean([r["stabilised_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
     report = {"model": args.model, "backend": args.backend, "frames": args.frames, "view": list(VIEW), "rows": rows,
               "mean_output_flicker": float(np.mean([r["output_flicker"] for r in rows])),
-              "mean_rgb_flicker": float(np.mean([r["rgb_flicker"] for r in rows])), "ratio_of_means": ratio}
+              "mean_rgb_flicker": float(np.mean([r["rgb_flicker"] for r in rows])), "ratio_of_means": ratio,
+              "stabilised_ratio_of_means": stable_ratio,
+              "stabiliser_psnr_loss_db": float(np.mean([r["stabiliser_psnr_loss_db"] for r in rows])),
+              "stabiliser_ms_320x240": float(np.median([r["stabiliser_ms"] for r in rows]))}
     results = ROOT / "benchmarks" / "results"
     name = args.model.replace("/", "_")
     (results / f"temporal-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     md = [f"# Flicker: {args.model}", "", f"`python benchmarks/temporal.py --model {args.model}`: {len(rows)} clips of {args.frames} frames at "
           f"{VIEW[0]}x{VIEW[1]} (pan, zoom, shake over {len(chosen)} photographs, night-camera noise on the NIR); warping error of "
           "consecutive frames along the NIR's optical flow, occlusions masked, 8-bit RGB units.", "",
-          "| clip | camera | output | RGB clip | ratio |", "| --- | --- | --- | --- | --- |"]
-    md += [f"| {r['pair']} | {r['path']} | {r['output_flicker']:.2f} | {r['rgb_flicker']:.2f} | {r['ratio']:.2f} |" for r in rows]
+          "| clip | camera | output | stabilised | RGB clip | ratio | stabilised ratio | PSNR change dB |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    md += [f"| {r['pair']} | {r['path']} | {r['output_flicker']:.2f} | {r['stabilised_flicker']:.2f} | {r['rgb_flicker']:.2f} | "
+           f"{r['ratio']:.2f} | {r['stabilised_ratio']:.2f} | {-r['stabiliser_psnr_loss_db']:+.2f} |" for r in rows]
     md += ["", f"Mean output flicker {report['mean_output_flicker']:.2f} against {report['mean_rgb_flicker']:.2f} for the RGB clip: "
-               f"{ratio:.2f}x what a perfect colorizer would show."]
+               f"{ratio:.2f}x what a perfect colorizer would show; with the stabiliser (runtime/stabilise.py) {stable_ratio:.2f}x, "
+               f"per-frame PSNR {-report['stabiliser_psnr_loss_db']:+.2f} dB, {report['stabiliser_ms_320x240']:.1f} ms a frame."]
     (results / f"temporal-{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md[-1:]))
 

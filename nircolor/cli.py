@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
                  policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
                  stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale,
-                 overwrite=args.overwrite, input_bits=args.input_bits)
+                 overwrite=args.overwrite, input_bits=args.input_bits, stabilise=args.stabilise)
     # A run that could not write every frame it read, or was cut short, says so in its exit status.
     return exit_status(result)
 
@@ -163,6 +163,9 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infer-scale", type=float,
                    help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame "
                         "(e.g. 0.5; default: the scale the model was trained at, from its metadata; 1 for full size)")
+    p.add_argument("--stabilise", action="store_true",
+                   help="temporal stabilisation: blend each frame's colour with the last frames' along the NIR's optical flow "
+                        "where the flow is trusted (less shimmer from sensor noise; benchmarks/temporal.py)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--input-bits", type=int, choices=range(8, 17), metavar="{8..16}",
                    help="significant bits of 16-bit input images (default: 10 or 12 when the first image's values fit, else 16)")

@@ -72,7 +72,7 @@ def _close_all(sinks: list[Sink]) -> list[Exception]:
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
-        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None) -> PipelineResult:
+        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool = False) -> PipelineResult:
     source = open_source(source_uri)
     if input_bits is not None:
         if not isinstance(source, ImageSource):
@@ -95,7 +95,8 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         with runner:
             info = runner.info
             working = WorkingSize(info.infer_size, infer_scale)
-            config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, working=working)
+            config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, working=working,
+                                    stabilise=stabilise)
             if info.whole_frames:
                 scaled = f"; whole-frame graph: frames over {info.infer_size} px are seen at that size and restored guided by the NIR" if info.infer_size else ""
             else:

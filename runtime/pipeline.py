@@ -25,6 +25,7 @@ from .backends.base import Runner
 from .frames import crop_batch, pad_batch, side_by_side
 from .sinks import Sink
 from .sources import Source, Status
+from .stabilise import TemporalStabiliser
 from .stats import RecentRate, Stats
 from ..models.upsample import WorkingSize
 
@@ -50,6 +51,7 @@ class PipelineConfig:
     max_frames: int | None = None
     overlay: bool = True  # fps/latency text, drawn only by sinks a person watches (a window)
     working: WorkingSize = WorkingSize()  # per frame: run the model smaller, restore guided by NIR
+    stabilise: bool = False  # flow-guided temporal blending of the colour (runtime/stabilise.py)
 
     def __post_init__(self):
         if self.policy not in ("live", "offline"):
@@ -144,6 +146,7 @@ class Pipeline:
         live = config.policy == "live"
         self._q_in = _LatestQueue() if live else _BlockingQueue(config.queue_size)
         self._q_out = _LatestQueue() if live else _BlockingQueue(config.queue_size)
+        self._stabiliser = TemporalStabiliser() if config.stabilise else None
 
     def stop(self) -> None:
         self._stop.set()
@@ -253,6 +256,8 @@ class Pipeline:
                 for item, nir_small, out in zip(items, nirs, outputs):
                     if up:
                         out = up.restore(out, item.nir, nir_small)
+                    if self._stabiliser is not None:
+                        out = self._stabiliser(item.nir, out)
                     item.rgb = side_by_side(item.nir, out) if self.config.layout == "side-by-side" else out
                 t3 = time.perf_counter()
                 n = len(items)

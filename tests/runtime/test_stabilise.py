@@ -1,0 +1,85 @@
+"""The temporal stabiliser: less shimmer where the scene holds still or moves as the flow says,
+the current frame as it is where the flow cannot be trusted, and a fresh start at cuts."""
+
+import cv2
+import numpy as np
+import pytest
+
+from nircolor.models.data import find_pairs, read_nir
+from nircolor.runtime.stabilise import TemporalStabiliser
+
+from .test_pipeline import make_clip
+
+
+@pytest.fixture(scope="module")
+def scene():
+    from pathlib import Path
+
+    nir = read_nir(find_pairs(Path(__file__).parents[1] / "data" / "pairs")[0].nir)
+    return cv2.resize(nir, (160, 120), interpolation=cv2.INTER_AREA)
+
+
+def colour_of(nir: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A colorizer that passes the NIR's sensor noise through, as the shipped head does."""
+    noisy = np.clip(nir.astype(np.float32) + rng.normal(0, 6, nir.shape), 0, 255)
+    return np.stack([noisy, 0.8 * noisy, 0.5 * noisy], axis=-1).astype(np.uint8)
+
+
+def test_noise_on_a_still_scene_is_smoothed_without_a_bias(scene):
+    rng = np.random.default_rng(0)
+    stabiliser = TemporalStabiliser()
+    clean = np.stack([scene, 0.8 * scene, 0.5 * scene], axis=-1).astype(np.float32)
+    raw_err, stable_err = [], []
+    for _ in range(20):
+        frame = colour_of(scene, rng)
+        out = stabiliser(scene, frame)
+        raw_err.append(np.abs(frame - clean).mean())
+        stable_err.append(np.abs(out.astype(np.float32) - clean).mean())
+    assert np.mean(stable_err[5:]) < 0.6 * np.mean(raw_err[5:])
+    assert abs(float(out.astype(np.float32).mean() - clean.mean())) < 1.5  # no drift of the colour
+
+
+def test_a_moving_scene_is_followed_not_smeared(scene):
+    rng = np.random.default_rng(1)
+    stabiliser = TemporalStabiliser()
+    wide = cv2.resize(scene, (200, 120))
+    for shift in range(0, 30, 3):  # the camera pans 3 px a frame
+        view = np.ascontiguousarray(wide[:, shift: shift + 160])
+        out = stabiliser(view, colour_of(view, rng))
+    expected = np.stack([view, 0.8 * view, 0.5 * view], axis=-1).astype(np.float32)
+    assert np.abs(out.astype(np.float32) - expected).mean() < 5  # aligned: a smeared history would be far off
+
+
+def test_untrusted_pixels_and_cuts_show_the_current_frame(scene):
+    stabiliser = TemporalStabiliser()
+    rng = np.random.default_rng(2)
+    stabiliser(scene, colour_of(scene, rng))
+    changed = scene.copy()
+    changed[40:80, 60:100] = 255  # something new appears
+    frame = colour_of(changed, rng)
+    out = stabiliser(changed, frame)
+    inner = (slice(50, 70), slice(70, 90))
+    assert np.abs(out[inner].astype(int) - frame[inner].astype(int)).max() <= 2
+    cut = 255 - scene  # a new scene: nothing of the old one may remain
+    frame = colour_of(cut, rng)
+    assert np.array_equal(stabiliser(cut, frame), frame)
+    small = cv2.resize(scene, (80, 60))
+    frame = colour_of(small, rng)
+    assert np.array_equal(stabiliser(small, frame), frame)  # a new size starts afresh
+
+
+def test_weight_is_checked():
+    with pytest.raises(ValueError, match="weight"):
+        TemporalStabiliser(weight=0.0)
+
+
+def test_transcode_with_stabilise(tmp_path, capsys):
+    from nircolor.cli import main
+
+    clip = make_clip(tmp_path / "in.mp4", audio=False)
+    assert main(["transcode", str(clip), str(tmp_path / "a") + "/", "--backend", "onnxruntime", "--no-progress"]) == 0
+    assert main(["transcode", str(clip), str(tmp_path / "b") + "/", "--backend", "onnxruntime", "--no-progress", "--stabilise"]) == 0
+    a = [cv2.imread(str(p)) for p in sorted((tmp_path / "a").glob("*.png"))]
+    b = [cv2.imread(str(p)) for p in sorted((tmp_path / "b").glob("*.png"))]
+    assert len(a) == len(b) == 12 and np.array_equal(a[0], b[0])  # the first frame has no history
+    assert any(not np.array_equal(x, y) for x, y in zip(a[1:], b[1:]))
