@@ -37,7 +37,7 @@ class Receiver(threading.Thread):
 
     def run(self):
         try:
-            with av.open(self.uri.replace("://", "://") + "?timeout=8000000", timeout=8) as c:
+            with av.open(self.uri + "?timeout=8000000", timeout=8) as c:
                 for f in c.decode(video=0):
                     self.frames.append(f.to_ndarray(format="rgb24"))
                     if len(self.frames) >= self.wanted:
