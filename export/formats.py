@@ -21,7 +21,7 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "export"),
         ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "export"),
         ExportFormat("engine", ".plan", "TensorRT plan (trtexec, Triton and DeepStream load it) with a .json sidecar", ("tensorrt",), "tensorrt"),
-        ExportFormat("triton", "", "Triton model repository (a folder): the frame graph for ONNX Runtime and for its TensorRT "
+        ExportFormat("triton", "", "Triton model repository: the frame graph for ONNX Runtime and for its TensorRT "
                      "accelerator, dynamic batching", ("onnx",), "export"),
     )
 }
@@ -49,4 +49,4 @@ def default_path(source: str | Path, fmt: ExportFormat, io: str = "uint8", graph
 
 
 def help_text() -> str:
-    return "; ".join(f"{f.name} ({f.suffix}): {f.description}" for f in FORMATS.values())
+    return "; ".join(f"{f.name} ({f.suffix or 'a folder'}): {f.description}" for f in FORMATS.values())

@@ -173,8 +173,9 @@ def test_export_of_a_non_checkpoint_is_a_clear_error(tmp_path, capsys):
 def test_format_table_drives_names_and_help():
     assert formats.default_path("models/weights/snet16.pt", formats.get("onnx-fp16"), "uint8").name == "snet16.fp16.onnx"
     assert formats.default_path("snet16", formats.get("onnx"), "float32", "network").name == "snet16.network-float32.onnx"
-    assert "engine (.engine)" in formats.help_text()
-    with pytest.raises(formats.FormatError, match="onnx, onnx-fp16, engine"):
+    assert "engine (.plan)" in formats.help_text() and "triton (a folder)" in formats.help_text()
+    assert formats.default_path("default", formats.get("triton")).name == "model_repository"
+    with pytest.raises(formats.FormatError, match="onnx, onnx-fp16, engine, triton"):
         formats.get("tflite")
 
 
