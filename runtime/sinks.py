@@ -69,6 +69,22 @@ def check_destination(path: Path, source_path: str | None, overwrite: bool, what
         raise SinkError(f"cannot write {what} {path}: {existing} is not a writable folder; check the path and its permissions")
 
 
+def encoder_frame(rgb: np.ndarray, seconds: float, time_base: Fraction, last_ticks: int | None):
+    """An HxWx3 RGB frame as a PyAV video frame for a 4:2:0 encoder: odd sizes padded by repeating
+    the last column/row, the timestamp in `time_base` ticks, kept strictly increasing (encoders
+    refuse anything else). Returns (frame, ticks)."""
+    import av
+
+    if rgb.shape[0] % 2 or rgb.shape[1] % 2:
+        rgb = np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    ticks = round(seconds / float(time_base))
+    if last_ticks is not None and ticks <= last_ticks:
+        ticks = last_ticks + 1
+    frame.pts, frame.time_base = ticks, time_base
+    return frame, ticks
+
+
 class NullSink(Sink):
     def __init__(self):
         self.frames = 0
@@ -212,16 +228,8 @@ class VideoFileSink(Sink):
     def write(self, rgb, pts, overlay=""):
         import av
 
-        if rgb.shape[0] % 2 or rgb.shape[1] % 2:
-            rgb = np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        if pts is None:
-            ticks = round(self.frames / float(self.fps) / float(self.time_base))
-        else:
-            ticks = round(pts / float(self.time_base))
-        if self._last_pts is not None and ticks <= self._last_pts:
-            ticks = self._last_pts + 1  # encoders need strictly increasing timestamps
-        frame.pts, frame.time_base = ticks, self.time_base
+        seconds = pts if pts is not None else self.frames / float(self.fps)
+        frame, ticks = encoder_frame(rgb, seconds, self.time_base, self._last_pts)
         self._last_pts = ticks
         self._end_seconds = float(ticks * self.time_base) + 1 / float(self.fps)
         self._copy_audio_until(float(ticks * self.time_base))

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .sinks import Sink, SinkError
+from .sinks import Sink, SinkError, encoder_frame
 from .sources import SourceInfo
 
 FORMATS = {"udp": "mpegts", "rtp": "rtp_mpegts"}
@@ -69,15 +69,8 @@ class NetworkStreamSink(Sink):
     def write(self, rgb: np.ndarray, pts: float | None, overlay: str = "") -> bool:
         import av
 
-        if rgb.shape[0] % 2 or rgb.shape[1] % 2:
-            rgb = np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         seconds = pts if pts is not None else self.frames / float(self.fps)
-        ticks = round(seconds / TIME_BASE)
-        if self._last_pts is not None and ticks <= self._last_pts:
-            ticks = self._last_pts + 1
-        frame.pts, frame.time_base = ticks, TIME_BASE
-        self._last_pts = ticks
+        frame, self._last_pts = encoder_frame(np.ascontiguousarray(rgb), seconds, TIME_BASE, self._last_pts)
         try:
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)

@@ -34,6 +34,18 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def encode_with_skips(encoders: nn.ModuleList, pool: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A U-Net encoder: each block's output is kept as a skip and pooled for the next, the last
+    block's output is the bottleneck. Returns (bottleneck, skips from fine to coarse)."""
+    skips = []
+    for i, enc in enumerate(encoders):
+        x = enc(x)
+        if i < len(encoders) - 1:
+            skips.append(x)
+            x = pool(x)
+    return x, skips
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad H and W up to a multiple; returns the padded tensor and the original size."""
     h, w = x.shape[-2:]

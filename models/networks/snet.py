@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import double_conv, init_weights, pad_to_multiple
+from .blocks import double_conv, encode_with_skips, init_weights, pad_to_multiple
 
 
 class ColorNet(nn.Module):
@@ -51,12 +51,7 @@ class ColorNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)
-        skips = []
-        for i, enc in enumerate(self.encoders):
-            x = enc(x)
-            if i < len(self.encoders) - 1:
-                skips.append(x)
-                x = self.pool(x)
+        x, skips = encode_with_skips(self.encoders, self.pool, x)
         for up, dec, skip in zip(self.upsamplers, self.decoders, reversed(skips)):
             x = dec(torch.cat([up(x), skip], dim=1))
         return self.head(x)[..., :h, :w]

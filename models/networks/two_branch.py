@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .blocks import OutputHead, init_weights, pad_to_multiple
+from .blocks import OutputHead, encode_with_skips, init_weights, pad_to_multiple
 
 
 class DenseBlock(nn.Module):
@@ -98,25 +98,16 @@ class TwoBranchNet(nn.Module):
         nn.init.zeros_(self.scale_map[-1].weight)
         nn.init.ones_(self.scale_map[-1].bias)
 
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        skips = []
-        for i, enc in enumerate(self.encoders):
-            x = enc(x)
-            if i < len(self.encoders) - 1:
-                skips.append(x)
-                x = self.pool(x)
-        return x, skips
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)
-        code, skips = self._encode(x)
+        code, skips = encode_with_skips(self.encoders, self.pool, x)
         return self.rgb_branch(code, skips, x)[..., :h, :w]
 
     def training_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The RGB output and what the structure losses need: the grey branch's output, its
         scaled Sobel gradient and the NIR's (band mean) Sobel gradient."""
         padded, (h, w) = pad_to_multiple(x, self.multiple)
-        code, skips = self._encode(padded)
+        code, skips = encode_with_skips(self.encoders, self.pool, padded)
         rgb = self.rgb_branch(code, skips, padded)[..., :h, :w]
         grey = self.grey_branch(code, skips, padded)[..., :h, :w]
         grey_gradient = sobel(grey)
