@@ -20,6 +20,10 @@ FORMATS: dict[str, ExportFormat] = {
     for f in (
         ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "export"),
         ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "export"),
+        ExportFormat("onnx-int8", ".int8.onnx", "ONNX, static INT8 (QDQ) for ONNX Runtime on CPUs, calibrated on real frames",
+                     ("onnx", "onnxruntime"), "export"),
+        ExportFormat("onnx-int8-trt", ".int8-trt.onnx", "ONNX, symmetric INT8 (QDQ) for TensorRT's explicit quantization",
+                     ("onnx", "onnxruntime"), "export"),
         ExportFormat("engine", ".plan", "TensorRT plan (trtexec, Triton and DeepStream load it) with a .json sidecar", ("tensorrt",), "tensorrt"),
         ExportFormat("triton", "", "Triton model repository: the frame graph for ONNX Runtime and for its TensorRT "
                      "accelerator, dynamic batching", ("onnx",), "export"),

@@ -62,3 +62,15 @@ def export_checked(
         temporary.unlink(missing_ok=True)
         fp32_path.unlink(missing_ok=True)
     return ExportResult(out, reports)
+
+
+def export_int8(model: str | Path, out: str | Path, target: str = "cpu", calibration: str | Path | None = None,
+                calibration_frames: int = 32, io: str = "uint8", graph: str = "frame") -> check.ParityReport:
+    """The model's checked FP32 graph (a shipped model's own ONNX file, or an export of the
+    checkpoint), quantized to INT8 for `target` on real calibration frames and compared with it."""
+    from nircolor.runtime.backends.onnxruntime_backend import onnx_for
+
+    from . import int8
+
+    frames = int8.calibration_frames(calibration, calibration_frames)  # a wrong --calibration fails before any export
+    return int8.quantize(onnx_for(str(model), io=io, graph=graph), out, frames, target=target)

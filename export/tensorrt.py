@@ -22,6 +22,7 @@ from .engine_file import EngineFileError, EngineHeader, Profile
 from .metadata import read_metadata
 
 WORKSPACE_BYTES = 2 << 30
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class TensorRTUnavailable(ImportError):
@@ -55,8 +56,8 @@ def keep_in_fp32(layer_name: str, fp32_nodes: set[str]) -> bool:
 
 
 def wanted_header(onnx_path: str | Path, precision: str, profile: Profile, tensorrt_version: str, capability: str) -> EngineHeader:
-    if precision not in ("fp32", "fp16"):
-        raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return EngineHeader(sha256_of(onnx_path), tensorrt_version, capability, precision, profile.to_list(), read_metadata(onnx_path))
 
 
@@ -65,6 +66,10 @@ def _serialize(trt, onnx_path: Path, precision: str, profile: Profile, timing_ca
     builder = trt.Builder(logger)
     major = int(trt.__version__.split(".")[0])
     flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if precision == "int8" and major >= 10:
+        # Explicit quantization: the QDQ graph's types decide each layer's precision (TensorRT 10
+        # asks for a strongly typed network and no precision flags).
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
@@ -72,6 +77,8 @@ def _serialize(trt, onnx_path: Path, precision: str, profile: Profile, timing_ca
         raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if precision == "int8" and major < 10:
+        config.set_flag(trt.BuilderFlag.INT8)  # 8.6 reads the Q/DQ layers only with the INT8 flag set
     if precision == "fp16":
         if not builder.platform_has_fast_fp16:
             raise EngineBuildError("this GPU has no fast FP16; build with precision fp32")
@@ -108,12 +115,24 @@ class BuildResult:
     cached: bool
 
 
-def accuracy_guard(reference: check.Runner, candidate: check.Runner, frames: Sequence[np.ndarray], path: Path) -> check.ParityReport:
+def accuracy_guard(reference: check.Runner, candidate: check.Runner, frames: Sequence[np.ndarray], path: Path,
+                   floor: float = check.FP16_MIN_PSNR) -> check.ParityReport:
     """Refuse an engine whose output on real frames has a NaN/Inf or falls under the floor."""
     report = check.compare(reference, candidate, frames, ("ONNX Runtime FP32", "TensorRT"))
-    if not report.passed(check.FP16_MIN_PSNR):
-        raise EngineBuildError(f"refused engine {path}: {report} (needs at least {check.FP16_MIN_PSNR:.0f} dB and no NaN/Inf)")
+    if not report.passed(floor):
+        raise EngineBuildError(f"refused engine {path}: {report} (needs at least {floor:.0f} dB and no NaN/Inf)")
     return report
+
+
+def int8_precision_check(meta: dict, onnx_path: Path) -> None:
+    """An INT8 plan is built from the TensorRT flavour of the QDQ graph (symmetric int8
+    activations): TensorRT refuses the CPU flavour's zero points."""
+    if meta.get("precision") != "int8":
+        raise EngineBuildError(f"{onnx_path} is {meta.get('precision')}; an INT8 engine is built from a quantized graph: "
+                               f"nircolor export --int8 --int8-target tensorrt, then nircolor build --int8 --onnx THAT.onnx")
+    if meta.get("int8_target") != "tensorrt":
+        raise EngineBuildError(f"{onnx_path} was quantized for {meta.get('int8_target')} (uint8 activations with zero points), "
+                               "which TensorRT does not take; export with --int8-target tensorrt")
 
 
 def _at_working_size(nir, infer_size: int | None):
@@ -125,6 +144,7 @@ def build_engine(
     onnx_path: str | Path,
     out: str | Path | None = None,
     fp16: bool = True,
+    int8: bool = False,
     shapes: str | None = None,
     cache_dir: str | Path | None = None,
     reference_onnx: str | Path | None = None,
@@ -133,18 +153,22 @@ def build_engine(
     """Build (or reuse from the cache) an engine for this GPU. `shapes` defaults to the model's
     working size (engine_file.default_shapes). `reference_onnx` is the FP32 ONNX model the guard
     compares against (default: the model being built). `cache_dir` defaults to the engine cache
-    `nircolor run` uses (engine_file.engine_cache())."""
+    `nircolor run` uses (engine_file.engine_cache()). `int8`: explicit quantization of a QDQ
+    graph from `nircolor export --int8 --int8-target tensorrt` (pass its FP32 source as
+    `reference_onnx` to guard against the float model)."""
     trt = require_tensorrt()
     cache_dir = Path(cache_dir) if cache_dir is not None else engine_file.engine_cache()
     onnx_path = Path(onnx_path)
     meta = read_metadata(onnx_path)
+    if int8:
+        int8_precision_check(meta, onnx_path)
     frame_graph = meta["graph"] == "frame"  # whole camera frames of any size, not padded working-size inputs
     multiple = 1 if frame_graph else meta["pad_multiple"]
     shapes = shapes or (engine_file.FRAME_GRAPH_SHAPES if frame_graph else engine_file.default_shapes(meta.get("infer_size"), multiple))
     profile = engine_file.parse_shapes(shapes, multiple)
     from nircolor.runtime.backends.tensorrt_backend import PlanRunner, compute_capability
 
-    wanted = wanted_header(onnx_path, "fp16" if fp16 else "fp32", profile, trt.__version__, compute_capability())
+    wanted = wanted_header(onnx_path, "int8" if int8 else "fp16" if fp16 else "fp32", profile, trt.__version__, compute_capability())
     target = Path(out) if out is not None else engine_file.cache_path(cache_dir, onnx_path, wanted)
     if target.exists():
         try:
@@ -167,7 +191,10 @@ def build_engine(
         engine_file.remove(partial)
         raise EngineBuildError(f"no sample frame fits the profile {shapes}; widen --shapes or pass --check-data with frames inside it")
     try:
-        report = accuracy_guard(check.onnx_runner(reference_onnx or onnx_path), PlanRunner(partial, wanted), frames, target)
+        from .int8 import INT8_MIN_PSNR
+
+        report = accuracy_guard(check.onnx_runner(reference_onnx or onnx_path), PlanRunner(partial, wanted), frames, target,
+                                INT8_MIN_PSNR if int8 else check.FP16_MIN_PSNR)
     except Exception:
         engine_file.remove(partial)
         raise

@@ -81,16 +81,18 @@ def _export(args: argparse.Namespace) -> int:
     if args.format == "triton":
         from nircolor.export.triton import write_repository
 
-        if args.fp16 or args.io != "uint8" or args.graph == "network":
+        if args.fp16 or args.int8 or args.io != "uint8" or args.graph == "network":
             raise ValueError("--format triton serves the FP32 uint8 frame graph (its TensorRT variant runs FP16 itself); "
-                             "drop --fp16, --io and --graph")
+                             "drop --fp16, --int8, --io and --graph")
         repo = write_repository(args.model, args.out or formats.default_path(args.model, formats.get("triton")),
                                 max_batch=args.max_batch, overwrite=args.overwrite, check_data=args.check_data)
         print(f"wrote Triton model repository {repo.root}: {', '.join(repo.models)} "
               f"(serve: tritonserver --model-repository {repo.root.resolve()})")
         return 0
-    fmt = formats.get("onnx-fp16" if args.fp16 else "onnx")
     graph = args.graph or default_graph(args.io)
+    if args.int8:
+        return _export_int8(args, graph)
+    fmt = formats.get("onnx-fp16" if args.fp16 else "onnx")
     out = args.out or formats.default_path(args.model, fmt, args.io, graph)
     result = export_checked(args.model, out, io=args.io, fp16=args.fp16, opset=args.opset, simplify=not args.no_simplify,
                             check_data=args.check_data, graph=graph)
@@ -102,10 +104,27 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_int8(args: argparse.Namespace, graph: str) -> int:
+    from pathlib import Path
+
+    from nircolor.export import formats
+    from nircolor.export.pipeline import export_int8
+
+    if args.fp16:
+        raise ValueError("--int8 and --fp16 are two precisions; choose one (a TensorRT INT8 plan runs its float layers in FP32)")
+    fmt = formats.get("onnx-int8-trt" if args.int8_target == "tensorrt" else "onnx-int8")
+    out = args.out or formats.default_path(args.model, fmt, args.io, graph)
+    report = export_int8(args.model, out, target=args.int8_target, calibration=args.calibration,
+                         calibration_frames=args.calibration_frames, io=args.io, graph=graph)
+    print(f"wrote {out} ({Path(out).stat().st_size / 2**20:.1f} MiB, INT8 QDQ for {args.int8_target}, {graph} graph)")
+    print(f"parity: {report}")
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
     from nircolor.export.tensorrt import build_engine
 
-    result = build_engine(args.onnx, args.out, fp16=args.fp16, shapes=args.shapes, cache_dir=args.cache_dir,
+    result = build_engine(args.onnx, args.out, fp16=args.fp16, int8=args.int8, shapes=args.shapes, cache_dir=args.cache_dir,
                           reference_onnx=args.reference, check_data=args.check_data)
     state = "reused cached" if result.cached else "built"
     print(f"{state} {result.path} (TensorRT {result.header.tensorrt_version}, GPU {result.header.compute_capability}, {result.header.precision}, profile {result.header.profile})")
@@ -122,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
                  policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
                  stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale,
-                 overwrite=args.overwrite, input_bits=args.input_bits, stabilise=args.stabilise)
+                 overwrite=args.overwrite, input_bits=args.input_bits, stabilise=args.stabilise, int8=args.int8)
     # A run that could not write every frame it read, or was cut short, says so in its exit status.
     return exit_status(result)
 
@@ -156,6 +175,8 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime or torch (auto prints which and why)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--fp16", action="store_true", help="half precision (TensorRT, ONNX FP16 export, or torch on CUDA)")
+    p.add_argument("--int8", action="store_true", help="ONNX Runtime: the model's INT8 graph (quantized and checked once, then "
+                   "cached; or pass an ONNX file from 'nircolor export --int8'). For TensorRT pass a plan from 'nircolor build --int8'")
     p.add_argument("--layout", default="color", choices=["color", "side-by-side"], help="colour only, or NIR | colour")
     p.add_argument("--batch", type=int, help="frames per inference call, offline only (default: 2 offline, which lets decoding "
                    "and encoding overlap inference on a small CPU; 1 live)")
@@ -291,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--graph", choices=["frame", "network"],
                    help="frame (default for uint8): what 'nircolor run' shows, any frame size, working-size downscale and "
                         "NIR-guided upsampling inside; network: the bare network on frames padded to its multiple")
+    x.add_argument("--int8", action="store_true", help="INT8 (static QDQ), calibrated on real frames and checked against FP32")
+    x.add_argument("--int8-target", dest="int8_target", choices=["cpu", "tensorrt"], default="cpu",
+                   help="--int8: cpu (ONNX Runtime: uint8 activations, 7-bit weights) or tensorrt (symmetric int8, for 'nircolor build --int8')")
+    x.add_argument("--calibration", help="--int8: folder of NIR images or pairs, or a video, of the kind the model will see "
+                                         "(default: the shipped sample pairs)")
+    x.add_argument("--calibration-frames", dest="calibration_frames", type=int, default=32, help="--int8: frames to calibrate on (32)")
     x.add_argument("--opset", type=int, default=18)
     x.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     x.add_argument("--check-data", help="folder of pairs whose NIR frames the parity check uses (default: shipped samples)")
@@ -301,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="TensorRT plan to write, with its sidecar OUT.json (default: a .plan in --cache-dir keyed on "
                                  "model, TensorRT, GPU, precision and profile)")
     b.add_argument("--fp16", action="store_true", help="FP16 engine; normalisation layers stay FP32")
+    b.add_argument("--int8", action="store_true", help="INT8 engine by explicit quantization of a QDQ graph from "
+                   "'nircolor export --int8 --int8-target tensorrt' (give its FP32 source as --reference)")
     b.add_argument("--shapes", help="min/opt/max input sizes HxW or NxHxW, multiples of the model's padding (default: up to the "
                                     "model's working size, 1x16x16/1x272x480/4x480x480 for the default; 1x240x320/1x480x640/2x1088x1920 for a model without one)")
     b.add_argument("--cache-dir", dest="cache_dir",
@@ -331,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn = sub.add_parser("bench", help="latency per backend, precision and resolution; pipeline latency; FLOPs and fraction of peak")
     bn.add_argument("--model", default="default", help="comma-separated models from the zoo or checkpoint paths (default: default)")
     bn.add_argument("--backend", default="onnxruntime", help="comma-separated backends, or all")
-    bn.add_argument("--precision", default="fp32,fp16")
+    bn.add_argument("--precision", default="fp32,fp16", help="comma-separated: fp32, fp16, int8 (ONNX Runtime's QDQ graph)")
     bn.add_argument("--resolutions", default="320x240,640x480,1280x720,1920x1080", help="comma-separated WxH")
     bn.add_argument("--device", default="auto")
     bn.add_argument("--runs", type=int, default=10, help="at least this many timed runs per cell (and at least 2 s)")

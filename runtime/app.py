@@ -72,7 +72,8 @@ def _close_all(sinks: list[Sink]) -> list[Exception]:
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
-        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool = False) -> PipelineResult:
+        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool = False,
+        int8: bool = False) -> PipelineResult:
     source = open_source(source_uri)
     if input_bits is not None:
         if not isinstance(source, ImageSource):
@@ -91,7 +92,7 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
             batch = 1 if live else OFFLINE_BATCH
         # The model runs as its self-contained frame graph (what an exported file does) unless
         # --infer-scale asks for a fixed scale, which the host's padding and upsampling then apply.
-        runner, why = backends.create(backend, model, fp16=fp16, device=device, whole_frames=infer_scale is None)
+        runner, why = backends.create(backend, model, fp16=fp16, device=device, whole_frames=infer_scale is None, int8=int8)
         with runner:
             info = runner.info
             working = WorkingSize(info.infer_size, infer_scale)

@@ -190,9 +190,10 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
     gflops = {key: model_gflop(key[0], *inputs[key]) for key in inputs}
     upsample_ms = {key: time_upsampling(key[1], key[2], up) for key, up in ups.items()}
     for model, name, precision in itertools.product(cfg.models, cfg.backends, cfg.precisions):
-        runner, _ = backends.create(name, model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads,
-                                     whole_frames=False)  # the network at its working size; the upsampling is timed apart
         try:
+            runner, _ = backends.create(name, model, fp16=precision == "fp16", device=cfg.device, threads=cfg.threads,
+                                         whole_frames=False,  # the network at its working size; the upsampling is timed apart
+                                         int8=precision == "int8")
             runner.load()
         except Exception as exc:  # a precision this backend/device lacks: say so, go on
             skipped.append(f"{model} {name} {precision}: {exc}")

@@ -26,11 +26,11 @@ def _conv_bn_lrelu(cin: int, cout: int) -> nn.Sequential:
 class ChannelGenerator(nn.Module):
     """One channel's generator: `layers` 3x3 convolutions of `width` channels, then the head."""
 
-    def __init__(self, width: int, layers: int, head: str, in_channels: int, rejoin_input: bool):
+    def __init__(self, width: int, layers: int, head: str, in_channels: int, rejoin_input: bool, out_channels: int = 1):
         super().__init__()
         self.rejoin_input = rejoin_input
         self.body = nn.Sequential(*(_conv_bn_lrelu(in_channels if i == 0 else width, width) for i in range(layers)))
-        self.head = OutputHead(head, width + (in_channels if rejoin_input else 0), out_channels=1)
+        self.head = OutputHead(head, width + (in_channels if rejoin_input else 0), out_channels=out_channels)
 
     def forward(self, noisy: torch.Tensor, nir: torch.Tensor) -> torch.Tensor:
         y = self.body(noisy)
@@ -49,16 +49,22 @@ class TripletCDCGAN(nn.Module):
         noise: standard deviation of the training noise per generator (R, G, B), on [-1, 1].
         head: `nir_residual` (default; starts as NIR-as-grey) or `tanh` (the paper's).
         in_channels: NIR bands.
+        flat: one generator of `width` channels for all three outputs instead of the triplet (the
+            single-DCGAN comparison of the paper, for the ablation); its noise is the first level.
     """
 
     def __init__(self, width: int = 32, layers: int = 6, noise: tuple[float, float, float] | list[float] = PAPER_NOISE,
-                 head: str = "nir_residual", in_channels: int = 1):
+                 head: str = "nir_residual", in_channels: int = 1, flat: bool = False):
         super().__init__()
         if width < 1 or layers < 1 or len(noise) != 3:
             raise ValueError(f"TripletCDCGAN needs width >= 1, layers >= 1 and 3 noise levels, got {width}, {layers}, {noise}")
         self.multiple = 1
         self.noise = tuple(float(n) for n in noise)
-        self.generators = nn.ModuleList(ChannelGenerator(width, layers, head, in_channels, rejoin_input=c == 0) for c in range(3))
+        if flat:
+            self.noise = self.noise[:1]
+            self.generators = nn.ModuleList([ChannelGenerator(width, layers, head, in_channels, rejoin_input=True, out_channels=3)])
+        else:
+            self.generators = nn.ModuleList(ChannelGenerator(width, layers, head, in_channels, rejoin_input=c == 0) for c in range(3))
         init_weights(self)
         for g in self.generators:
             g.head.reset()

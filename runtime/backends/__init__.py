@@ -39,10 +39,15 @@ def pick(name: str = "auto") -> tuple[str, str]:
 
 
 def create(name: str, model: str, fp16: bool = False, device: str = "auto", threads: int | None = None,
-           whole_frames: bool = True) -> tuple[Runner, str]:
+           whole_frames: bool = True, int8: bool = False) -> tuple[Runner, str]:
     """`whole_frames`: run a checkpoint as the self-contained frame graph (what an exported file
-    does; the default), or as the bare network with the host padding and upsampling around it."""
+    does; the default), or as the bare network with the host padding and upsampling around it.
+    `int8`: the statically quantized graph (ONNX Runtime; for TensorRT, a plan built with
+    `nircolor build --int8`)."""
     backend, why = pick(name)
+    if int8 and backend != "onnxruntime":
+        raise BackendError(f"INT8 here runs on ONNX Runtime only; for TensorRT build an INT8 plan with "
+                           f"'nircolor build --int8 --onnx MODEL.int8-trt.onnx' and pass the plan as --model (backend {backend} asked)")
     if backend == "tensorrt":
         from .tensorrt_backend import TensorRTRunner
 
@@ -51,7 +56,8 @@ def create(name: str, model: str, fp16: bool = False, device: str = "auto", thre
         from .onnxruntime_backend import OnnxRuntimeRunner
 
         provider = {"auto": "auto", "cpu": "cpu", "cuda": "cuda"}.get(device, "auto")
-        return OnnxRuntimeRunner(model, provider=provider, fp16=fp16, threads=threads, whole_frames=whole_frames), why
+        return OnnxRuntimeRunner(model, provider=provider, fp16=fp16, threads=threads, whole_frames=whole_frames,
+                                 int8=int8), why
     from .torch_backend import TorchRunner
 
     return TorchRunner(model, device=device, fp16=fp16, threads=threads, whole_frames=whole_frames), why

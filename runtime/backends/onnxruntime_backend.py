@@ -20,10 +20,14 @@ def cache_dir() -> Path:
     return cache_root()
 
 
-def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "frame") -> Path:
+def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "frame", int8: bool = False) -> Path:
     """The ONNX file for a model: itself if it is one; the shipped frame graph of a shipped model;
     else the cached export of the checkpoint (keyed on the checkpoint's sha256 and the graph),
-    exported and checked on first use (which needs PyTorch: the `train` extra)."""
+    exported and checked on first use (which needs PyTorch: the `train` extra). `int8`: that
+    FP32 graph quantized (export/int8.py, calibrated on the shipped sample frames) and checked,
+    cached beside it; an ONNX file that is already INT8 is used as it is."""
+    if int8:
+        return _int8_for(model, io, graph)
     if str(model).endswith(".onnx"):
         if not Path(model).exists():
             raise BackendError(f"ONNX file {model} does not exist; export one with 'nircolor export'")
@@ -48,6 +52,22 @@ def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "fr
     return path
 
 
+def _int8_for(model: str, io: str, graph: str) -> Path:
+    fp32 = onnx_for(model, io=io, graph=graph)
+    if read_metadata(fp32)["precision"] == "int8":
+        return fp32
+    path = cache_dir() / "onnx" / f"{fp32.stem}-{zoo.file_sha256(fp32)[:16]}-int8.onnx"
+    if path.exists() and not _readable(path):
+        print(f"the cached INT8 graph {path} is damaged; quantizing it again")
+        path.unlink()
+    if not path.exists():
+        from nircolor.export import int8
+
+        print(f"quantizing {fp32.name} to INT8 into {path} (once; calibrated on the shipped sample frames, checked against FP32)")
+        int8.quantize(fp32, path, int8.calibration_frames())
+    return path
+
+
 def _readable(path: Path) -> bool:
     """A cached export that loads and carries our metadata (exports are renamed into the cache
     only once checked, so this catches damage after the fact: a bad disk, a stray edit)."""
@@ -61,9 +81,12 @@ def _readable(path: Path) -> bool:
 class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
 
-    def __init__(self, model: str, provider: str = "auto", fp16: bool = False, threads: int | None = None, whole_frames: bool = True):
+    def __init__(self, model: str, provider: str = "auto", fp16: bool = False, threads: int | None = None, whole_frames: bool = True,
+                 int8: bool = False):
         super().__init__()
-        self.model, self.provider, self.fp16, self.threads = model, provider, fp16, threads
+        if fp16 and int8:
+            raise BackendError("choose one of FP16 and INT8")
+        self.model, self.provider, self.fp16, self.int8, self.threads = model, provider, fp16, int8, threads
         self.graph = "frame" if whole_frames else "network"  # for checkpoints; an ONNX file says what it is
 
     def _load_impl(self) -> ModelInfo:
@@ -71,7 +94,7 @@ class OnnxRuntimeRunner(Runner):
 
         from nircolor.export.ort_providers import choose
 
-        path = onnx_for(self.model, fp16=self.fp16, graph=self.graph)
+        path = onnx_for(self.model, fp16=self.fp16, graph=self.graph, int8=self.int8)
         meta = read_metadata(path)
         providers, why = choose(ort.get_available_providers(), self.provider, fp16=self.fp16, cache_dir=cache_dir())
         options = ort.SessionOptions()
