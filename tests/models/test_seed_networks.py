@@ -101,6 +101,17 @@ def test_triplet_generators_keep_stride_one_and_rejoin_the_nir_at_red():
     assert len(net.l1_regularized()) == 3
 
 
+def test_flat_triplet_is_one_generator_for_all_three_channels():
+    """The ablation's single DCGAN: one generator, NIR rejoined at its last layer, three outputs,
+    and (untrained) the same grey picture as the triplet."""
+    flat = create("triplet_cdcgan", width=8, layers=3, flat=True)
+    assert len(flat.generators) == 1 and flat.generators[0].head.proj.out_channels == 6  # gain and offset per channel
+    x = torch.rand(1, 1, 19, 23)
+    with torch.no_grad():
+        assert torch.allclose(flat(x), create("triplet_cdcgan", width=8, layers=3)(x))
+    assert len(flat.l1_regularized()) == 1
+
+
 def test_triplet_is_local_and_fully_convolutional():
     """No pooling, stride 1: a point of light changes the output only within the receptive field
     (3 layers of 3x3 and a 1x1 head: 3 pixels), at any frame size."""
