@@ -133,9 +133,36 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fleet(args: argparse.Namespace) -> int:
+    from nircolor.runtime.fleet import transcode_fleet
+
+    summary = transcode_fleet(args.source, args.output_file, address=args.cluster, workers=args.workers,
+                              cpus_per_worker=args.cpus_per_worker, progress=not args.no_progress, model=args.model,
+                              backend=args.backend, device=args.device, fp16=args.fp16, int8=args.int8, layout=args.layout,
+                              batch=args.batch, codec=args.codec, max_frames=args.max_frames, infer_scale=args.infer_scale,
+                              input_bits=args.input_bits, stabilise=args.stabilise)
+    counts = summary.counts()
+    print(f"{counts['done']} transcoded, {counts['skipped']} already complete (skipped), {counts['failed']} failed, "
+          f"on {summary.workers} workers in {summary.seconds:.1f} s; summary: {summary.output_dir}/fleet-summary.json")
+    for r in summary.recordings:
+        if r.status == "failed":
+            print(f"  failed: {r.source}: {r.error}")
+    return 3 if counts["failed"] else 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from nircolor.runtime.app import exit_status, run
 
+    if args.command == "transcode":
+        if args.cluster:
+            if args.overwrite or args.stats_json:
+                raise ValueError("--cluster never replaces a finished output (a re-run skips it; delete it to redo it) and writes "
+                                 "its statistics to OUTPUT/fleet-summary.json: drop --overwrite and --stats-json")
+            return _fleet(args)
+        if len(args.source) > 1:
+            raise ValueError(f"transcode takes one input and one output ({len(args.source)} inputs given); for many recordings "
+                             "use --cluster local (or a Ray cluster's address) with an output folder")
+        args.source = args.source[0]
     policy = "offline" if args.command == "transcode" else args.policy
     outputs = [args.output_file] if args.command == "transcode" else (args.output or ["display://"])
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
@@ -352,8 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     tc = sub.add_parser("transcode", help="colourise a recorded video into a new one, every frame, timestamps and audio kept",
                         description=f"{SOURCE_HELP}\n{SINK_HELP}", formatter_class=argparse.RawDescriptionHelpFormatter)
-    tc.add_argument("source", help="input video (or image glob)")
-    tc.add_argument("output_file", help="output video, or a folder ending in / for PNGs")
+    tc.add_argument("source", nargs="+", help="input video (or image glob); with --cluster: recordings, folders and globs")
+    tc.add_argument("output_file", help="output video, or a folder ending in / for PNGs; with --cluster: the output folder")
+    tc.add_argument("--cluster", metavar="ADDRESS",
+                    help="transcode many recordings on Ray: local (start Ray here), auto (the cluster this machine joined), "
+                         "ray://HOST:10001 or HOST:PORT; outputs keep the inputs' names and folders under the output folder, "
+                         "finished ones are skipped when run again, a summary goes to OUTPUT/fleet-summary.json (needs nircolor[cluster])")
+    tc.add_argument("--workers", type=int, help="--cluster: at most this many workers (default: one per GPU, else per --cpus-per-worker CPUs)")
+    tc.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=float, default=1.0, help="--cluster: CPUs each CPU worker takes (1)")
     _add_runtime_options(tc)
     tc.set_defaults(func=_run)
 

@@ -4,12 +4,15 @@ run the pipeline, report statistics and every frame that could not be written.""
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
 from . import backends, stats
+from .backends import Runner
 from .pipeline import Pipeline, PipelineConfig, PipelineError, PipelineResult
 from .signals import StopOnSignals, signal_exit_status
 from .sinks import Sink, check_destination, open_sink
@@ -73,7 +76,10 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
         infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool = False,
-        int8: bool = False) -> PipelineResult:
+        int8: bool = False, runner: Runner | None = None, on_frame: Callable[[], None] | None = None) -> PipelineResult:
+    """`runner`: a loaded model to use (and leave open), as a fleet worker keeps one for many
+    recordings; default: made from `backend`/`model` and closed at the end. `on_frame`: called
+    once per frame written, beside the progress bar."""
     source = open_source(source_uri)
     if input_bits is not None:
         if not isinstance(source, ImageSource):
@@ -92,8 +98,12 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
             batch = 1 if live else OFFLINE_BATCH
         # The model runs as its self-contained frame graph (what an exported file does) unless
         # --infer-scale asks for a fixed scale, which the host's padding and upsampling then apply.
-        runner, why = backends.create(backend, model, fp16=fp16, device=device, whole_frames=infer_scale is None, int8=int8)
-        with runner:
+        if runner is None:
+            runner, why = backends.create(backend, model, fp16=fp16, device=device, whole_frames=infer_scale is None, int8=int8)
+            owned = runner
+        else:
+            why, owned = "loaded once for this worker", nullcontext(runner)
+        with owned:
             info = runner.info
             working = WorkingSize(info.infer_size, infer_scale)
             config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, working=working,
@@ -109,7 +119,12 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
             total = source.info.frames if not live else None
             bar = tqdm(total=min(total, max_frames) if total and max_frames else total, unit="frame",
                        desc="transcode" if not live else "live", disable=not progress, dynamic_ncols=True)
-            pipeline = Pipeline(source, runner, sinks, config, on_frame=lambda result: bar.update(1))
+            def frame_done(_result) -> None:
+                bar.update(1)
+                if on_frame is not None:
+                    on_frame()
+
+            pipeline = Pipeline(source, runner, sinks, config, on_frame=frame_done)
             # Signals from here on drain and finalize instead of killing the process mid-write.
             with StopOnSignals(pipeline.request_stop):
                 try:
