@@ -22,7 +22,9 @@ from .sources import SourceInfo
 URI_HELP = """outputs: VIDEO.mp4/.mkv/.mov (H.264; --codec hevc for HEVC), a folder ending in '/'
 for PNG frames, display:// (display://fullscreen) for a window, udp://HOST:PORT (MPEG-TS over UDP)
 or rtp://HOST:PORT (MPEG-TS over RTP) for a low-latency H.264 stream that ffplay/VLC open with
-the same address, null:// to discard"""
+the same address, webrtc://@:PORT/NAME to serve a page (http://HOST:PORT/NAME) where browsers
+watch the live stream over WebRTC (webrtc://127.0.0.1:PORT/NAME: this machine only), null:// to
+discard"""
 
 
 class SinkError(OSError):
@@ -311,7 +313,10 @@ def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None, over
     if text.startswith("display://"):
         return DisplaySink(fullscreen="fullscreen" in text)
     from .stream_sinks import NetworkStreamSink, is_stream_uri
+    from .webrtc_sink import WebRTCSink, is_webrtc_uri
 
+    if is_webrtc_uri(text):
+        return WebRTCSink(text)
     if is_stream_uri(text):
         return NetworkStreamSink(text)
     if text.endswith("/") or Path(text).is_dir():

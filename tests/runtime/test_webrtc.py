@@ -1,0 +1,188 @@
+"""webrtc:// output: `nircolor run` serves a page; headless Chromium (started by the test, driven
+over the DevTools protocol) watches the live stream, and its screenshot shows the coloured frame
+beside the NIR. A recording written at the same time keeps every frame while a viewer connects,
+leaves and another connects."""
+
+import asyncio
+import base64
+import importlib.util
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from nircolor.runtime.sinks import SinkError, open_sink
+from nircolor.runtime.sources import SAMPLE_CLIP
+from nircolor.runtime.webrtc_sink import WebRTCSink, parse
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+HAS_WEBRTC = all(importlib.util.find_spec(m) is not None for m in ("aiortc", "aiohttp"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_uri_forms_and_errors():
+    assert parse("webrtc://@:8080/live") == ("0.0.0.0", 8080, "live")
+    assert parse("webrtc://127.0.0.1:9000/cam0") == ("127.0.0.1", 9000, "cam0")
+    assert isinstance(open_sink("webrtc://@:8080/live"), WebRTCSink)
+    for bad in ("webrtc://@/live", "webrtc://@:8080", "webrtc://@:8080/a/b"):
+        with pytest.raises(SinkError, match="webrtc://@:PORT/NAME"):
+            parse(bad)
+
+
+@pytest.mark.skipif(not HAS_WEBRTC, reason="aiortc/aiohttp not installed (pip install 'nircolor[webrtc]')")
+def test_a_taken_port_is_a_clear_error():
+    from nircolor.runtime.sources import SourceInfo
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        sink = WebRTCSink(f"webrtc://127.0.0.1:{taken.getsockname()[1]}/live")
+        with pytest.raises(SinkError, match="choose another port"):
+            sink.open(SourceInfo("test", True, 64, 48), (64, 48))
+
+
+class Browser:
+    """Headless Chromium with a DevTools endpoint; one page, driven over its websocket."""
+
+    def __init__(self, profile: Path):
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
+             "--autoplay-policy=no-user-gesture-required", f"--remote-debugging-port={self.port}",
+             f"--user-data-dir={profile}", "--window-size=960,400", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def __aenter__(self):
+        import aiohttp
+
+        self.http = aiohttp.ClientSession()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                async with self.http.get(f"http://127.0.0.1:{self.port}/json/list") as r:
+                    pages = [t for t in await r.json() if t["type"] == "page"]
+                if pages:
+                    break
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("Chromium's DevTools endpoint did not come up")
+            await asyncio.sleep(0.2)
+        self.ws = await self.http.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0)
+        self.next_id = 0
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+        await self.http.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    async def call(self, method: str, **params):
+        self.next_id += 1
+        await self.ws.send_json({"id": self.next_id, "method": method, "params": params})
+        while True:
+            message = await self.ws.receive_json(timeout=30)
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    async def evaluate(self, expression: str):
+        return (await self.call("Runtime.evaluate", expression=expression, returnByValue=True))["result"].get("value")
+
+    async def watch(self, url: str, timeout: float = 40) -> np.ndarray:
+        """Open the page, wait until its video plays, return a screenshot (BGR)."""
+        await self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        playing = "(() => { const v = document.querySelector('video'); return !!v && v.readyState >= 2 && v.currentTime > 0.5; })()"
+        while not await self.evaluate(playing):
+            if time.monotonic() > deadline:
+                state = await self.evaluate("document.getElementById('state')?.textContent")
+                raise TimeoutError(f"the video did not play; the page says {state!r}")
+            await asyncio.sleep(0.25)
+        shot = await self.call("Page.captureScreenshot", format="png")
+        return cv2.imdecode(np.frombuffer(base64.b64decode(shot["data"]), np.uint8), cv2.IMREAD_COLOR)
+
+
+def _long_clip(path: Path, loops: int = 3) -> int:
+    """The sample clip played `loops` times (long enough for a browser to connect twice)."""
+    with av.open(str(SAMPLE_CLIP)) as source:
+        frames = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=15)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for i in range(loops * len(frames)):
+            frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return loops * len(frames)
+
+
+def _chroma(bgr: np.ndarray) -> float:
+    """Mean distance from grey: 0 for a grey picture."""
+    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(float)
+    return float(np.hypot(lab[..., 1] - 128, lab[..., 2] - 128).mean())
+
+
+@pytest.mark.skipif(not HAS_WEBRTC, reason="aiortc/aiohttp not installed (pip install 'nircolor[webrtc]')")
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium to watch with (apt-get install chromium)")
+def test_browser_watches_the_colour_stream_while_a_recording_keeps_every_frame(tmp_path):
+    from nircolor.runtime.app import run
+
+    clip = tmp_path / "drive.mp4"
+    _long_clip(clip)
+    port = _free_port()
+    recording = tmp_path / "rec.mp4"
+    outcome = {}
+
+    def pipeline():
+        try:
+            outcome["result"] = run(str(clip), [f"webrtc://127.0.0.1:{port}/live", str(recording)], policy="live",
+                                    layout="side-by-side", progress=False, backend="onnxruntime", device="cpu")
+        except Exception as exc:  # reported by the assertions below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=pipeline)
+    thread.start()
+
+    async def viewers():
+        shots = []
+        for visit in range(2):  # a viewer connects, leaves (the page is replaced), another connects
+            async with Browser(tmp_path / f"profile{visit}") as browser:
+                shots.append(await browser.watch(f"http://127.0.0.1:{port}/live"))
+                await browser.call("Page.navigate", url="about:blank")
+        return shots
+
+    try:
+        shots = asyncio.run(viewers())
+    finally:
+        thread.join(timeout=120)
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    for i, shot in enumerate(shots):
+        cv2.imwrite(str(tmp_path / f"viewer{i}.png"), shot)  # kept for a look when it fails
+        # The page shows NIR | colour: the right half is coloured, the left half grey.
+        h, w = shot.shape[:2]
+        video = shot[h // 8: -h // 8]  # inside the letterbox
+        left, right = video[:, w // 8: w // 2 - w // 16], video[:, w // 2 + w // 16: -w // 8]
+        assert right.mean() > 20, "the page shows no picture"
+        # (grey NIR: chroma 0; the default model's colour of this indoor night clip is muted, about 2.5)
+        assert _chroma(left) < 1.0 and _chroma(right) > 1.5, (_chroma(left), _chroma(right))
+    with av.open(str(recording)) as c:
+        recorded = sum(1 for _ in c.decode(video=0))
+    assert recorded == result.frames_written > 0 and result.frames_written + result.dropped >= result.frames_read
