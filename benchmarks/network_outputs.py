@@ -1,7 +1,7 @@
 """What each network output adds to a frame's latency: from handing an RGB frame to the sink to
 a receiver on loopback having it decoded (PyAV, as ffplay does), at 640x480 and 30 fps.
 
-    python benchmarks/network_outputs.py     # writes benchmarks/results/network-outputs.{json,md}
+    python benchmarks/network_outputs.py     # udp://, rtp:// and webrtc://; writes benchmarks/results/network-outputs.{json,md}
 
 Each frame carries its number in black and white blocks, so the receiver knows which frame it decoded. The
 receiver opens the stream with FFmpeg's low-delay flags (no buffering, no reordering delay), as
@@ -83,12 +83,76 @@ def measure(scheme: str) -> dict:
             "latency_ms_p95": float(np.percentile(steady, 95)) if steady else None}
 
 
+def _webrtc_viewer(url: str, sent: dict, latencies: list, first_decoded: list, stop: threading.Event) -> None:
+    """A WebRTC viewer in Python (aiortc), doing what the served page does: offer, answer, decode."""
+    import asyncio
+
+    import aiohttp
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    async def view():
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        tracks = []
+        pc.on("track", tracks.append)
+        await pc.setLocalDescription(await pc.createOffer())
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url + "/offer", json={"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}) as r:
+                answer = await r.json()
+        await pc.setRemoteDescription(RTCSessionDescription(**answer))
+        while not tracks:
+            await asyncio.sleep(0.01)
+        while not stop.is_set():
+            try:
+                frame = await asyncio.wait_for(tracks[0].recv(), 2)
+            except (asyncio.TimeoutError, Exception):
+                break
+            arrived = time.perf_counter()
+            index = frame_number(frame.to_ndarray(format="rgb24"))
+            if index in sent and index not in seen:  # the track repeats the newest frame until a new one comes
+                seen.add(index)
+                latencies.append((sent[index], 1000 * (arrived - sent[index])))
+                first_decoded.append(arrived)
+        await pc.close()
+
+    seen: set[int] = set()
+    asyncio.run(view())
+
+
+def measure_webrtc() -> dict:
+    """The same for webrtc://: the newest frame goes to each viewer at the stream's rate, so a frame
+    may wait up to one frame interval for its turn, on top of VP8 coding and the transport."""
+    port = free_port()
+    uri = f"webrtc://127.0.0.1:{port}/live"
+    sent: dict[int, float] = {}
+    latencies, write_ms, first_decoded = [], [], []
+    stop = threading.Event()
+    sink = open_sink(uri).open(SourceInfo("bench", True, W, H, Fraction(FPS)), (W, H))
+    viewer = threading.Thread(target=_webrtc_viewer, args=(f"http://127.0.0.1:{port}/live", sent, latencies, first_decoded, stop),
+                              daemon=True)
+    viewer.start()
+    start = time.perf_counter()
+    for i in range(FRAMES):
+        img = numbered(i)
+        sent[i] = time.perf_counter()
+        sink.write(img, i / FPS)
+        write_ms.append(1000 * (time.perf_counter() - sent[i]))
+        time.sleep(max(0.0, start + (i + 1) / FPS - time.perf_counter()))
+    stop.set()
+    viewer.join(5)
+    sink.close()
+    steady = [ms for sent_at, ms in latencies if first_decoded and sent_at > first_decoded[0]]
+    return {"output": "webrtc://", "frames_sent": FRAMES, "frames_decoded": len(latencies),
+            "write_ms_median": statistics.median(write_ms), "latency_ms_median": statistics.median(steady) if steady else None,
+            "latency_ms_p95": float(np.percentile(steady, 95)) if steady else None}
+
+
 def main() -> None:
-    rows = [measure(scheme) for scheme in ("udp", "rtp")]
+    rows = [measure(scheme) for scheme in ("udp", "rtp")] + [measure_webrtc()]
     results = ROOT / "benchmarks" / "results"
     (results / "network-outputs.json").write_text(json.dumps({"size": [W, H], "fps": FPS, "rows": rows}, indent=2) + "\n")
     md = ["# Network outputs: added latency", "", f"`python benchmarks/network_outputs.py`: {W}x{H} at {FPS} fps, sender and "
-          "receiver (PyAV, low-delay flags) on loopback on this 2-core CPU; latency from handing the frame to the sink to the "
+          "receiver (PyAV, low-delay flags; for webrtc:// an aiortc viewer doing what the served page does) on loopback on this 2-core CPU; latency from handing the frame to the sink to the "
           "receiver having decoded it, median and 95th percentile of the frames sent after the receiver decoded its first one.", "",
           "| output | frames sent / decoded | sink write ms (median) | added latency ms (median) | p95 ms |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
