@@ -1,7 +1,7 @@
 """What each network output adds to a frame's latency: from handing an RGB frame to the sink to
 a receiver on loopback having it decoded (PyAV, as ffplay does), at 640x480 and 30 fps.
 
-    python benchmarks/network_outputs.py     # udp://, rtp:// and webrtc://; writes benchmarks/results/network-outputs.{json,md}
+    python benchmarks/network_outputs.py     # udp://, rtp://, rtsp:// and webrtc://; writes benchmarks/results/network-outputs.{json,md}
 
 Each frame carries its number in black and white blocks, so the receiver knows which frame it decoded. The
 receiver opens the stream with FFmpeg's low-delay flags (no buffering, no reordering delay), as
@@ -49,12 +49,14 @@ def frame_number(rgb: np.ndarray) -> int:
 
 def measure(scheme: str) -> dict:
     port = free_port()
-    uri = f"{scheme}://127.0.0.1:{port}"
+    uri = f"rtsp://127.0.0.1:{port}/live" if scheme == "rtsp" else f"{scheme}://127.0.0.1:{port}"
     sent: dict[int, float] = {}
     latencies, write_ms, first_decoded = [], [], []
 
     def receive():
         options = {"fflags": "nobuffer", "flags": "low_delay", "timeout": "8000000"}
+        if scheme == "rtsp":
+            options = {"fflags": "nobuffer", "flags": "low_delay", "rtsp_transport": "tcp"}
         with av.open(uri, options=options, timeout=8) as c:
             for frame in c.decode(video=0):
                 arrived = time.perf_counter()
@@ -64,9 +66,13 @@ def measure(scheme: str) -> dict:
                     first_decoded.append(arrived)
 
     receiver = threading.Thread(target=receive, daemon=True)
-    receiver.start()
-    time.sleep(0.5)
-    sink = open_sink(uri).open(SourceInfo("bench", True, W, H, Fraction(FPS)), (W, H))
+    if scheme == "rtsp":  # a server: it listens first, the client connects to it
+        sink = open_sink(uri).open(SourceInfo("bench", True, W, H, Fraction(FPS)), (W, H))
+        receiver.start()
+    else:  # a stream sent to the receiver's address: it listens first
+        receiver.start()
+        time.sleep(0.5)
+        sink = open_sink(uri).open(SourceInfo("bench", True, W, H, Fraction(FPS)), (W, H))
     start = time.perf_counter()
     for i in range(FRAMES):
         img = numbered(i)
@@ -148,7 +154,7 @@ def measure_webrtc() -> dict:
 
 
 def main() -> None:
-    rows = [measure(scheme) for scheme in ("udp", "rtp")] + [measure_webrtc()]
+    rows = [measure(scheme) for scheme in ("udp", "rtp", "rtsp")] + [measure_webrtc()]
     results = ROOT / "benchmarks" / "results"
     (results / "network-outputs.json").write_text(json.dumps({"size": [W, H], "fps": FPS, "rows": rows}, indent=2) + "\n")
     md = ["# Network outputs: added latency", "", f"`python benchmarks/network_outputs.py`: {W}x{H} at {FPS} fps, sender and "

@@ -22,7 +22,8 @@ from .sources import SourceInfo
 URI_HELP = """outputs: VIDEO.mp4/.mkv/.mov (H.264; --codec hevc for HEVC), a folder ending in '/'
 for PNG frames, display:// (display://fullscreen) for a window, udp://HOST:PORT (MPEG-TS over UDP)
 or rtp://HOST:PORT (MPEG-TS over RTP) for a low-latency H.264 stream that ffplay/VLC open with
-the same address, webrtc://@:PORT/NAME to serve a page (http://HOST:PORT/NAME) where browsers
+the same address, rtsp://@:PORT/NAME (rtsp://HOST:PORT/NAME to bind one address) for an RTSP
+server that ffplay and VLC open (GStreamer's RTSP server from Debian's packages), webrtc://@:PORT/NAME to serve a page (http://HOST:PORT/NAME) where browsers
 watch the live stream over WebRTC (webrtc://127.0.0.1:PORT/NAME: this machine only), null:// to
 discard"""
 
@@ -312,11 +313,13 @@ def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None, over
         return NullSink()
     if text.startswith("display://"):
         return DisplaySink(fullscreen="fullscreen" in text)
-    from .stream_sinks import NetworkStreamSink, is_stream_uri
+    from .stream_sinks import NetworkStreamSink, RtspServerSink, is_rtsp_output, is_stream_uri
     from .webrtc_sink import WebRTCSink, is_webrtc_uri
 
     if is_webrtc_uri(text):
         return WebRTCSink(text)
+    if is_rtsp_output(text):
+        return RtspServerSink(text)
     if is_stream_uri(text):
         return NetworkStreamSink(text)
     if text.endswith("/") or Path(text).is_dir():

@@ -92,3 +92,118 @@ class NetworkStreamSink(Sink):
         finally:
             self.container.close()
             self.container = None
+
+
+GST_PYTHON_CANDIDATES = ("/usr/bin/python3",)
+GST_HELP = ("rtsp:// outputs serve through GStreamer's RTSP server: apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "
+            "gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good (or set NIRCOLOR_GST_PYTHON to a Python that imports gi)")
+
+
+def is_rtsp_output(text: str) -> bool:
+    return urlsplit(str(text)).scheme == "rtsp"
+
+
+def gst_python() -> str | None:
+    """A Python interpreter with GStreamer's RTSP server bindings (Debian's python3-gi)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    for python in (os.environ.get("NIRCOLOR_GST_PYTHON"), sys.executable, *GST_PYTHON_CANDIDATES):
+        if python and subprocess.run([python, "-c", probe], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+class RtspServerSink(Sink):
+    """`rtsp://@:PORT/NAME`: an RTSP server that ffplay, VLC and GStreamer open
+    (runtime/rtsp_server.py in a helper process; frames go to it on a pipe). The newest frame
+    waits in a one-frame slot for the pipe, so a slow encoder drops frames here instead of
+    holding back the pipeline."""
+
+    shows_overlay = True
+
+    def __init__(self, uri: str):
+        parts = urlsplit(uri)
+        name = parts.path.strip("/")
+        if not parts.port or not name or "/" in name:
+            raise SinkError(f"{uri!r} is not an RTSP output; use rtsp://@:PORT/NAME (every interface) or rtsp://HOST:PORT/NAME")
+        self.uri, self.name, self.port = uri, name, parts.port
+        host = parts.netloc.rpartition(":")[0]
+        self.host = "0.0.0.0" if host in ("", "@") else host
+        self.process = None
+        self.frames = 0
+        self.sent = 0
+        self._slot: np.ndarray | None = None
+        self._ready = None
+        self._closing = False
+
+    def open(self, info: SourceInfo, size: tuple[int, int]) -> "RtspServerSink":
+        import subprocess
+        import threading
+        from pathlib import Path
+
+        python = gst_python()
+        if python is None:
+            raise SinkError(GST_HELP)
+        w, h = size
+        self.size = (w + w % 2, h + h % 2)
+        fps = max(1, round(float(info.fps or 30)))
+        self.process = subprocess.Popen(
+            [python, str(Path(__file__).with_name("rtsp_server.py")), "--host", self.host, "--port", str(self.port), "--name", self.name,
+             "--width", str(self.size[0]), "--height", str(self.size[1]), "--fps", str(fps)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = self.process.stdout.readline().decode(errors="replace").strip()
+        if first != "ready":
+            self.process.kill()
+            err = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+            raise SinkError(f"cannot serve {self.uri}: {first or (err[-1] if err else 'the RTSP server exited')}; "
+                            "choose another port or address")
+        self._ready = threading.Condition()
+        self._writer = threading.Thread(target=self._send, name=f"rtsp:{self.port}", daemon=True)
+        self._writer.start()
+        print(f"RTSP: open rtsp://{'localhost' if self.host == '0.0.0.0' else self.host}:{self.port}/{self.name}")
+        return self
+
+    def write(self, rgb: np.ndarray, pts: float | None, overlay: str = "") -> bool:
+        h, w = rgb.shape[:2]
+        if (w, h) != self.size:
+            rgb = np.pad(rgb, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)), mode="edge")
+        with self._ready:
+            self._slot = rgb
+            self._ready.notify()
+        self.frames += 1
+        return True
+
+    def _send(self) -> None:
+        while True:
+            with self._ready:
+                while self._slot is None and not self._closing:
+                    self._ready.wait()
+                frame, self._slot = self._slot, None
+            if frame is None:
+                return
+            try:
+                self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
+                self.process.stdin.flush()
+                self.sent += 1
+            except (BrokenPipeError, OSError):
+                return
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        self._writer.join(timeout=5)
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except Exception:
+            self.process.kill()
+        self.process = None

@@ -12,7 +12,7 @@ import pytest
 
 from nircolor.runtime.sinks import SinkError, open_sink
 from nircolor.runtime.sources import SourceInfo
-from nircolor.runtime.stream_sinks import NetworkStreamSink
+from nircolor.runtime.stream_sinks import NetworkStreamSink, RtspServerSink, gst_python
 
 INFO = SourceInfo("test", True, 160, 120, Fraction(30))
 
@@ -99,4 +99,65 @@ def test_run_help_lists_the_network_outputs(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     out = capsys.readouterr().out
-    assert "udp://HOST:PORT" in out and "rtp://HOST:PORT" in out
+    assert all(form in out for form in ("udp://HOST:PORT", "rtp://HOST:PORT", "rtsp://@:PORT/NAME", "webrtc://@:PORT/NAME"))
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Feeder(threading.Thread):
+    """Writes the two-colour frame at 30 fps until stopped, as the pipeline would."""
+
+    def __init__(self, sink):
+        super().__init__(daemon=True)
+        self.sink, self.stop, self.slowest = sink, threading.Event(), 0.0
+
+    def run(self):
+        img = two_colours()
+        while not self.stop.is_set():
+            start = time.perf_counter()
+            self.sink.write(img, None)
+            self.slowest = max(self.slowest, time.perf_counter() - start)
+            time.sleep(1 / 30)
+
+
+@pytest.mark.skipif(gst_python() is None, reason="no GStreamer RTSP server bindings (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0)")
+def test_rtsp_server_serves_clients_that_come_and_go():
+    """FFmpeg (what ffplay uses) opens the RTSP output twice, one client after the other, and
+    decodes the coloured frame; writing never waits for the clients."""
+    port = _free_tcp_port()
+    sink = open_sink(f"rtsp://127.0.0.1:{port}/live")
+    assert isinstance(sink, RtspServerSink)
+    sink.open(INFO, (160, 120))
+    feeder = Feeder(sink)
+    feeder.start()
+    try:
+        for _ in range(2):
+            with av.open(f"rtsp://127.0.0.1:{port}/live", options={"rtsp_transport": "tcp"}, timeout=10) as c:
+                frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
+            assert len(frames) == 10
+            assert np.abs(frames[-1][60, 40].astype(int) - (200, 30, 30)).max() < 12
+            assert np.abs(frames[-1][60, 120].astype(int) - (30, 200, 30)).max() < 12
+    finally:
+        feeder.stop.set()
+        feeder.join()
+        sink.close()
+    assert feeder.slowest < 0.05 and sink.process is None
+
+
+@pytest.mark.skipif(gst_python() is None, reason="no GStreamer RTSP server bindings")
+def test_rtsp_port_taken_is_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SinkError, match="choose another port"):
+            open_sink(f"rtsp://127.0.0.1:{taken.getsockname()[1]}/live").open(INFO, (160, 120))
+
+
+def test_rtsp_output_needs_a_port_and_a_name():
+    for bad in ("rtsp://@/live", "rtsp://@:8554", "rtsp://@:8554/a/b"):
+        with pytest.raises(SinkError, match="rtsp://@:PORT/NAME"):
+            open_sink(bad)
