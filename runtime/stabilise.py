@@ -5,7 +5,8 @@ of the scene make its colours shimmer from frame to frame. The stabiliser follow
 motion with optical flow computed on the NIR input (OpenCV's DIS, at most 320 px wide), warps
 its previous output onto the current frame and blends: out = a * current + (1 - a) * warped,
 only where the warp is trustworthy (the warped previous NIR matches the current NIR within a few
-grey levels: no occlusion, no new object, no scene cut). Elsewhere the current frame is shown as
+grey levels after a light blur, so the camera's own noise does not count as a change: no
+occlusion, no new object, no scene cut). Elsewhere the current frame is shown as
 it is. State: one previous NIR (small) and one previous output; a size change or a cut resets it.
 """
 
@@ -56,14 +57,22 @@ class TemporalStabiliser:
         back = self._flow.calc(small, prev_small, None)  # where each pixel of this frame was in the last one
         gx, gy = self._grid(*small.shape)
         map_x, map_y = gx + back[..., 0], gy + back[..., 1]
-        trusted = cv2.absdiff(cv2.remap(prev_small, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), small)
+        # Compared after a blur: the camera's own noise is not a change of the scene.
+        trusted = cv2.absdiff(cv2.GaussianBlur(cv2.remap(prev_small, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (5, 5), 0),
+                              cv2.GaussianBlur(small, (5, 5), 0))
         trusted = (trusted < self.nir_tolerance).astype(np.float32)
-        if scale < 1:  # the flow to full resolution: displacements scale with the image
-            motion = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR) / scale
-            gx, gy = self._grid(h, w)
-            map_x, map_y = gx + motion[..., 0], gy + motion[..., 1]
+        if scale < 1:
+            # The sampling map to full resolution: the small map's coordinates, scaled, resized
+            # (coordinates are linear in the pixel position, so this is the grid plus the scaled
+            # flow, one resize instead of a resize and two full-size additions).
+            sx, sy = w / small.shape[1], h / small.shape[0]
+            small_map = np.dstack([(map_x + 0.5) * sx - 0.5, (map_y + 0.5) * sy - 0.5])
+            full = cv2.resize(small_map, (w, h), interpolation=cv2.INTER_LINEAR)
+            map_x, map_y = full[..., 0], full[..., 1]
             trusted = cv2.resize(trusted, (w, h), interpolation=cv2.INTER_LINEAR)
-        warped = cv2.remap(prev_out, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # Fixed-point maps: a third faster to remap with, the same picture to 1/32 pixel.
+        fixed, fraction = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+        warped = cv2.remap(prev_out, fixed, fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         keep = (1.0 - self.weight) * trusted  # share of the warped history per pixel
         out = cv2.blendLinear(warped, rgb, keep, 1.0 - keep)
         self._prev_out = out
