@@ -39,7 +39,7 @@ ZOO: dict[str, ZooEntry] = {
     "estuary16": ZooEntry("estuary16.pt", "Estuary-16-ISR (Limmer & Lensch): pyramid branches, residual inception modules, "
                                           "hypercolumns; L1 + one-layer conditional adversarial"),
     "triplet16": ZooEntry("triplet16.pt", "Triplet conditional DCGAN (Suarez et al.): three stride-1 generators of width 16, "
-                                          "one per channel, NIR rejoined at red"),
+                                          "ten layers, one per channel, NIR rejoined at red; L1 + adversarial + SSIM"),
     "twobranch16": ZooEntry("twobranch16.pt", "Two-branch structure-aware network (Park et al.): dense U-Net, width 16, grey and "
                                               "RGB decoders, gradient scale map"),
 }
