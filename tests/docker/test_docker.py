@@ -25,9 +25,10 @@ def test_dockerfile_passes_hadolint(dockerfile):
 
 def test_x86_image_installs_like_the_readme():
     readme = (ROOT / "README.md").read_text()
-    # The same command, with the GPU build of ONNX Runtime instead of the CPU one.
+    # The same command, with the GPU build of ONNX Runtime instead of the CPU one, and Ray, so the
+    # image can be a fleet transcoding worker (KubeRay, `ray up`).
     assert 'python3 -m pip install torch==2.13.0 -e ".[cpu,train]"' in readme
-    assert 'python3 -m pip install torch==2.13.0 -e ".[gpu,train]"' in (ROOT / "docker" / "Dockerfile.x86").read_text()
+    assert 'python3 -m pip install torch==2.13.0 -e ".[gpu,train,cluster]"' in (ROOT / "docker" / "Dockerfile.x86").read_text()
     for dockerfile in DOCKERFILES:
         text = dockerfile.read_text()
         assert 'ENTRYPOINT ["/opt/nircolor/docker/entrypoint.sh"]' in text and "VOLUME [\"/cache\"]" in text

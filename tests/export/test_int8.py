@@ -94,7 +94,10 @@ def test_int8_graph_runs_any_frame_size_close_to_fp32(quantized, calibration):
     assert out.shape == (1, 479, 641, 3) and out.dtype == np.uint8
 
 
-def test_tensorrt_flavour_is_symmetric_int8(tmp_path, calibration):
+def test_tensorrt_flavour_is_symmetric_int8(tmp_path, calibration, monkeypatch):
+    # The format only: today this flavour's parity against FP32 is 12-19 dB at worst on real frames
+    # (effnet32, triplet16), under the 20-dB floor, so a real export refuses it (issue 12, open).
+    monkeypatch.setattr(int8, "INT8_MIN_PSNR", 0.0)
     out = tmp_path / "m.int8-trt.onnx"
     int8.quantize(zoo.shipped_onnx(MODEL), out, calibration[:2], target="tensorrt")
     proto = onnx.load(str(out))

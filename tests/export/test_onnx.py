@@ -175,7 +175,7 @@ def test_format_table_drives_names_and_help():
     assert formats.default_path("snet16", formats.get("onnx"), "float32", "network").name == "snet16.network-float32.onnx"
     assert "engine (.plan)" in formats.help_text() and "triton (a folder)" in formats.help_text()
     assert formats.default_path("default", formats.get("triton")).name == "model_repository"
-    with pytest.raises(formats.FormatError, match="onnx, onnx-fp16, engine, triton"):
+    with pytest.raises(formats.FormatError, match="onnx, onnx-fp16, onnx-int8, onnx-int8-trt, engine, triton"):
         formats.get("tflite")
 
 
