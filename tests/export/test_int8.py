@@ -94,12 +94,12 @@ def test_int8_graph_runs_any_frame_size_close_to_fp32(quantized, calibration):
     assert out.shape == (1, 479, 641, 3) and out.dtype == np.uint8
 
 
-def test_tensorrt_flavour_is_symmetric_int8(tmp_path, calibration, monkeypatch):
-    # The format only: today this flavour's parity against FP32 is 12-19 dB at worst on real frames
-    # (effnet32, triplet16), under the 20-dB floor, so a real export refuses it (issue 12, open).
-    monkeypatch.setattr(int8, "INT8_MIN_PSNR", 0.0)
+def test_tensorrt_flavour_is_symmetric_int8_and_passes_its_check(tmp_path, calibration):
+    # With 8-bit weights this flavour failed its own check (12-16 dB worst frame): the check runs on
+    # this CPU, whose u8 x s8 kernels saturate on them. 7-bit weights: the check judges the graph.
     out = tmp_path / "m.int8-trt.onnx"
-    int8.quantize(zoo.shipped_onnx(MODEL), out, calibration[:2], target="tensorrt")
+    report = int8.quantize(zoo.shipped_onnx(MODEL), out, calibration[:2], target="tensorrt")
+    assert report.passed(int8.INT8_MIN_PSNR)
     proto = onnx.load(str(out))
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
     points = [inits[n.input[2]] for n in proto.graph.node if n.op_type == "QuantizeLinear"]
