@@ -145,7 +145,7 @@ def test_browser_watches_the_colour_stream_while_a_recording_keeps_every_frame(t
     from nircolor.runtime.app import run
 
     clip = tmp_path / "drive.mp4"
-    _long_clip(clip)
+    _long_clip(clip, loops=5)  # 25 s: room for two browser visits on a slow machine
     port = _free_port()
     recording = tmp_path / "rec.mp4"
     outcome = {}
