@@ -47,11 +47,32 @@ def frame_number(rgb: np.ndarray) -> int:
     return sum(1 << bit for bit in range(8) if rgb[8:24, 32 * bit + 8: 32 * bit + 24].mean() > 128)
 
 
+def send_numbered(sink, sent: dict[int, float]) -> list[float]:
+    """FRAMES numbered frames at FPS into the sink, each one's send time in `sent`; the write times."""
+    write_ms = []
+    start = time.perf_counter()
+    for i in range(FRAMES):
+        img = numbered(i)
+        sent[i] = time.perf_counter()
+        sink.write(img, i / FPS)
+        write_ms.append(1000 * (time.perf_counter() - sent[i]))
+        time.sleep(max(0.0, start + (i + 1) / FPS - time.perf_counter()))
+    return write_ms
+
+
+def row(output: str, latencies: list, first_decoded: list, write_ms: list[float]) -> dict:
+    # Frames sent once the receiver decodes: the ones before queued up while it probed the stream.
+    steady = [ms for sent_at, ms in latencies if first_decoded and sent_at > first_decoded[0]]
+    return {"output": output, "frames_sent": FRAMES, "frames_decoded": len(latencies),
+            "write_ms_median": statistics.median(write_ms), "latency_ms_median": statistics.median(steady) if steady else None,
+            "latency_ms_p95": float(np.percentile(steady, 95)) if steady else None}
+
+
 def measure(scheme: str) -> dict:
     port = free_port()
     uri = f"rtsp://127.0.0.1:{port}/live" if scheme == "rtsp" else f"{scheme}://127.0.0.1:{port}"
     sent: dict[int, float] = {}
-    latencies, write_ms, first_decoded = [], [], []
+    latencies, first_decoded = [], []
 
     def receive():
         options = {"fflags": "nobuffer", "flags": "low_delay", "timeout": "8000000"}
@@ -73,20 +94,10 @@ def measure(scheme: str) -> dict:
         receiver.start()
         time.sleep(0.5)
         sink = open_sink(uri).open(SourceInfo("bench", True, W, H, Fraction(FPS)), (W, H))
-    start = time.perf_counter()
-    for i in range(FRAMES):
-        img = numbered(i)
-        sent[i] = time.perf_counter()
-        sink.write(img, i / FPS)
-        write_ms.append(1000 * (time.perf_counter() - sent[i]))
-        time.sleep(max(0.0, start + (i + 1) / FPS - time.perf_counter()))
+    write_ms = send_numbered(sink, sent)
     sink.close()
     receiver.join(5)
-    # Frames sent once the receiver decodes: the ones before queued up while it probed the stream.
-    steady = [ms for sent_at, ms in latencies if first_decoded and sent_at > first_decoded[0]]
-    return {"output": uri.split(":")[0] + "://", "frames_sent": FRAMES, "frames_decoded": len(latencies),
-            "write_ms_median": statistics.median(write_ms), "latency_ms_median": statistics.median(steady) if steady else None,
-            "latency_ms_p95": float(np.percentile(steady, 95)) if steady else None}
+    return row(uri.split(":")[0] + "://", latencies, first_decoded, write_ms)
 
 
 def _webrtc_viewer(url: str, sent: dict, latencies: list, first_decoded: list, stop: threading.Event) -> None:
@@ -111,7 +122,7 @@ def _webrtc_viewer(url: str, sent: dict, latencies: list, first_decoded: list, s
         while not stop.is_set():
             try:
                 frame = await asyncio.wait_for(tracks[0].recv(), 2)
-            except (asyncio.TimeoutError, Exception):
+            except Exception:  # a timeout or the connection closing: the viewer is done
                 break
             arrived = time.perf_counter()
             index = frame_number(frame.to_ndarray(format="rgb24"))
@@ -131,26 +142,17 @@ def measure_webrtc() -> dict:
     port = free_port()
     uri = f"webrtc://127.0.0.1:{port}/live"
     sent: dict[int, float] = {}
-    latencies, write_ms, first_decoded = [], [], []
+    latencies, first_decoded = [], []
     stop = threading.Event()
     sink = open_sink(uri).open(SourceInfo("bench", True, W, H, Fraction(FPS)), (W, H))
     viewer = threading.Thread(target=_webrtc_viewer, args=(f"http://127.0.0.1:{port}/live", sent, latencies, first_decoded, stop),
                               daemon=True)
     viewer.start()
-    start = time.perf_counter()
-    for i in range(FRAMES):
-        img = numbered(i)
-        sent[i] = time.perf_counter()
-        sink.write(img, i / FPS)
-        write_ms.append(1000 * (time.perf_counter() - sent[i]))
-        time.sleep(max(0.0, start + (i + 1) / FPS - time.perf_counter()))
+    write_ms = send_numbered(sink, sent)
     stop.set()
     viewer.join(5)
     sink.close()
-    steady = [ms for sent_at, ms in latencies if first_decoded and sent_at > first_decoded[0]]
-    return {"output": "webrtc://", "frames_sent": FRAMES, "frames_decoded": len(latencies),
-            "write_ms_median": statistics.median(write_ms), "latency_ms_median": statistics.median(steady) if steady else None,
-            "latency_ms_p95": float(np.percentile(steady, 95)) if steady else None}
+    return row("webrtc://", latencies, first_decoded, write_ms)
 
 
 def main() -> None:

@@ -38,9 +38,7 @@ def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "fr
     source = zoo.resolve(model)
     digest = zoo.file_sha256(source)[:16]
     path = cache_dir() / "onnx" / f"{source.stem}-{digest}-{graph}-{io}{'-fp16' if fp16 else ''}.onnx"
-    if path.exists() and not _readable(path):
-        print(f"the cached export {path} is damaged; exporting it again")
-        path.unlink()
+    _drop_if_damaged(path, "exporting it again")
     if not path.exists():
         try:
             from nircolor.export.pipeline import export_checked
@@ -57,15 +55,19 @@ def _int8_for(model: str, io: str, graph: str) -> Path:
     if read_metadata(fp32)["precision"] == "int8":
         return fp32
     path = cache_dir() / "onnx" / f"{fp32.stem}-{zoo.file_sha256(fp32)[:16]}-int8.onnx"
-    if path.exists() and not _readable(path):
-        print(f"the cached INT8 graph {path} is damaged; quantizing it again")
-        path.unlink()
+    _drop_if_damaged(path, "quantizing it again")
     if not path.exists():
         from nircolor.export import int8
 
         print(f"quantizing {fp32.name} to INT8 into {path} (once; calibrated on the shipped sample frames, checked against FP32)")
         int8.quantize(fp32, path, int8.calibration_frames())
     return path
+
+
+def _drop_if_damaged(path: Path, remedy: str) -> None:
+    if path.exists() and not _readable(path):
+        print(f"the cached {path} is damaged; {remedy}")
+        path.unlink()
 
 
 def _readable(path: Path) -> bool:
