@@ -179,6 +179,4 @@ def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)
-        for leftover in out.parent.glob(f".{out.name}.partial-{os.getpid()}*"):
-            leftover.unlink(missing_ok=True)
     return report
