@@ -211,9 +211,11 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infer-scale", type=float,
                    help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame "
                         "(e.g. 0.5; default: the scale the model was trained at, from its metadata; 1 for full size)")
-    p.add_argument("--stabilise", action="store_true",
+    p.add_argument("--stabilise", action=argparse.BooleanOptionalAction,
                    help="temporal stabilisation: blend each frame's colour with the last frames' along the NIR's optical flow "
-                        "where the flow is trusted (less shimmer from sensor noise; benchmarks/temporal.py)")
+                        "where the flow is trusted (less shimmer from sensor noise; benchmarks/temporal.py). Default: on for "
+                        "video, cameras and streams, off for images; --no-stabilise shows each frame as the exported graph "
+                        "colours it")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--input-bits", type=int, choices=range(8, 17), metavar="{8..16}",
                    help="significant bits of 16-bit input images (default: 10 or 12 when the first image's values fit, else 16)")

@@ -75,16 +75,20 @@ def _close_all(sinks: list[Sink]) -> list[Exception]:
 def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
-        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool = False,
+        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool | None = None,
         int8: bool = False, runner: Runner | None = None, on_frame: Callable[[], None] | None = None) -> PipelineResult:
     """`runner`: a loaded model to use (and leave open), as a fleet worker keeps one for many
     recordings; default: made from `backend`/`model` and closed at the end. `on_frame`: called
-    once per frame written, beside the progress bar."""
+    once per frame written, beside the progress bar. `stabilise`: None turns the temporal
+    stabiliser on for video (files, cameras, streams) and leaves still images as they are."""
     source = open_source(source_uri)
     if input_bits is not None:
         if not isinstance(source, ImageSource):
             raise ValueError("--input-bits is for 16-bit image files; video decoders already scale 10- and 12-bit video")
         source.bits = input_bits
+    if stabilise is None:
+        # Images are taken as stills: unrelated pictures must not borrow colour from each other.
+        stabilise = not isinstance(source, ImageSource)
     sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json)
     source.open()
     for note in source.info.notes:
@@ -113,7 +117,8 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
             else:
                 upsampling = working.upsampling(source.info.height, source.info.width) if source.info.height else None
                 scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
-            print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}")
+            steady = "; temporal stabiliser on (--no-stabilise: each frame as the exported graph colours it)" if stabilise else ""
+            print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}{steady}")
             width = source.info.width * (2 if layout == "side-by-side" else 1)
             opened: list[Sink] = []
             total = source.info.frames if not live else None

@@ -11,12 +11,15 @@ from nircolor.runtime.stabilise import TemporalStabiliser
 from .test_pipeline import make_clip
 
 
-@pytest.fixture(scope="module")
-def scene():
+@pytest.fixture(scope="module", params=[1, 4], ids=["160x120", "640x480"])
+def scene(request):
+    """A real NIR photograph at 160x120 (flow at full size) and at 640x480 (flow on a 320 px copy,
+    the sampling map and the trust mask resized up)."""
     from pathlib import Path
 
     nir = read_nir(find_pairs(Path(__file__).parents[1] / "data" / "pairs")[0].nir)
-    return cv2.resize(nir, (160, 120), interpolation=cv2.INTER_AREA)
+    k = request.param
+    return cv2.resize(nir, (160 * k, 120 * k), interpolation=cv2.INTER_AREA)
 
 
 def colour_of(nir: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,9 +62,10 @@ def test_noise_on_a_still_scene_is_smoothed_without_a_bias(scene):
 def test_a_moving_scene_is_followed_not_smeared(scene):
     rng = np.random.default_rng(1)
     stabiliser = TemporalStabiliser()
-    wide = cv2.resize(scene, (200, 120))
-    for shift in range(0, 30, 3):  # the camera pans 3 px a frame
-        view = np.ascontiguousarray(wide[:, shift: shift + 160])
+    k = scene.shape[1] // 160
+    wide = cv2.resize(scene, (200 * k, 120 * k))
+    for shift in range(0, 30 * k, 3 * k):  # the camera pans 3 px a frame at 160x120
+        view = np.ascontiguousarray(wide[:, shift: shift + 160 * k])
         out = stabiliser(view, colour_of(view, rng))
     expected = np.stack([view, 0.8 * view, 0.5 * view], axis=-1).astype(np.float32)
     assert np.abs(out.astype(np.float32) - expected).mean() < 5  # aligned: a smeared history would be far off
@@ -71,16 +75,17 @@ def test_untrusted_pixels_and_cuts_show_the_current_frame(scene):
     stabiliser = TemporalStabiliser()
     rng = np.random.default_rng(2)
     stabiliser(scene, colour_of(scene, rng))
+    k = scene.shape[1] // 160
     changed = scene.copy()
-    changed[40:80, 60:100] = 255  # something new appears
+    changed[40 * k:80 * k, 60 * k:100 * k] = 255  # something new appears
     frame = colour_of(changed, rng)
     out = stabiliser(changed, frame)
-    inner = (slice(50, 70), slice(70, 90))
+    inner = (slice(50 * k, 70 * k), slice(70 * k, 90 * k))
     assert np.abs(out[inner].astype(int) - frame[inner].astype(int)).max() <= 2
     cut = 255 - scene  # a new scene: nothing of the old one may remain
     frame = colour_of(cut, rng)
     assert np.array_equal(stabiliser(cut, frame), frame)
-    small = cv2.resize(scene, (80, 60))
+    small = cv2.resize(scene, (scene.shape[1] // 2, scene.shape[0] // 2))
     frame = colour_of(small, rng)
     assert np.array_equal(stabiliser(small, frame), frame)  # a new size starts afresh
 
@@ -90,13 +95,24 @@ def test_weight_is_checked():
         TemporalStabiliser(weight=0.0)
 
 
-def test_transcode_with_stabilise(tmp_path, capsys):
+def test_video_is_stabilised_by_default_and_images_are_not(tmp_path, capsys):
     from nircolor.cli import main
 
     clip = make_clip(tmp_path / "in.mp4", audio=False)
-    assert main(["transcode", str(clip), str(tmp_path / "a") + "/", "--backend", "onnxruntime", "--no-progress"]) == 0
-    assert main(["transcode", str(clip), str(tmp_path / "b") + "/", "--backend", "onnxruntime", "--no-progress", "--stabilise"]) == 0
+    assert main(["transcode", str(clip), str(tmp_path / "a") + "/", "--backend", "onnxruntime", "--no-progress", "--no-stabilise"]) == 0
+    assert main(["transcode", str(clip), str(tmp_path / "b") + "/", "--backend", "onnxruntime", "--no-progress"]) == 0
+    assert "temporal stabiliser on" in capsys.readouterr().out
     a = [cv2.imread(str(p)) for p in sorted((tmp_path / "a").glob("*.png"))]
     b = [cv2.imread(str(p)) for p in sorted((tmp_path / "b").glob("*.png"))]
     assert len(a) == len(b) == 12 and np.array_equal(a[0], b[0])  # the first frame has no history
     assert any(not np.array_equal(x, y) for x, y in zip(a[1:], b[1:]))
+    # The same frames as still images: each coloured on its own, as the exported graph does.
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for i, frame in enumerate(sorted((tmp_path / "a").glob("*.png"))[:3]):
+        cv2.imwrite(str(stills / f"{i}.png"), cv2.cvtColor(cv2.imread(str(frame)), cv2.COLOR_BGR2GRAY))
+    assert main(["transcode", str(stills), str(tmp_path / "c") + "/", "--backend", "onnxruntime", "--no-progress"]) == 0
+    assert main(["transcode", str(stills), str(tmp_path / "d") + "/", "--backend", "onnxruntime", "--no-progress", "--no-stabilise"]) == 0
+    assert "temporal stabiliser on" not in capsys.readouterr().out
+    for c, d in zip(sorted((tmp_path / "c").glob("*.png")), sorted((tmp_path / "d").glob("*.png"))):
+        assert np.array_equal(cv2.imread(str(c)), cv2.imread(str(d)))
