@@ -72,14 +72,14 @@ def score_pairs(fp32: Path, quantized: Path, pairs, fold: str) -> list[dict]:
     return rows
 
 
-def score_fold(fold_dir: Path, scratch: Path, calibration_limit: int) -> list[dict]:
+def score_fold(fold_dir: Path, scratch: Path, calibration_limit: int, method: str, float_first: int) -> list[dict]:
     held_out = read_split(fold_dir / "fold_split.txt")
     train_pairs, test_pairs = split_pairs(find_pairs(DATA), held_out)
     fp32 = scratch / f"{fold_dir.name}.onnx"
     quantized = scratch / f"{fold_dir.name}.int8.onnx"
     export_checked(fold_dir / "best.pt", fp32)
     frames = [load_pair(p).nir for p in train_pairs[:: max(1, len(train_pairs) // calibration_limit)]][:calibration_limit]
-    int8.quantize(fp32, quantized, frames)
+    int8.quantize(fp32, quantized, frames, method=method, float_first_convs=float_first)
     return score_pairs(fp32, quantized, test_pairs, fold_dir.name)
 
 
@@ -121,13 +121,19 @@ def main() -> None:
     parser.add_argument("--cv", help="a `nircolor cv` output folder of the same recipe: quality by cross-validation")
     parser.add_argument("--folds", help="comma-separated folds (default: every finished one)")
     parser.add_argument("--calibration-frames", type=int, default=32)
+    parser.add_argument("--method", default="percentile", choices=int8.CALIBRATION_METHODS,
+                        help="calibration method; results of another than the default go to int8-<name>-<method>")
+    parser.add_argument("--float-first", type=int, default=int8.FLOAT_FIRST_CONVS,
+                        help="the network's first convolutions kept float; results of another than the default go to "
+                             "int8-<name>-first<N>")
     parser.add_argument("--shipped-change", action="store_true",
                         help="without fold models: the change INT8 makes to the shipped model's scores on every pair (it saw "
                              "them all, so this is the cost of quantizing, not a quality figure)")
     args = parser.parse_args()
     command = "python benchmarks/int8_quality.py " + " ".join(
         [args.name] + ([f"--cv {args.cv}"] if args.cv else []) + ([f"--folds {args.folds}"] if args.folds else [])
-        + (["--shipped-change"] if args.shipped_change else []))
+        + (["--shipped-change"] if args.shipped_change else []) + ([f"--method {args.method}"] if args.method != "percentile" else [])
+        + ([f"--float-first {args.float_first}"] if args.float_first != int8.FLOAT_FIRST_CONVS else []))
     src = zoo.shipped_onnx(args.name)
     if src is None:
         raise SystemExit(f"{args.name} ships no checked ONNX file; run python scripts/ship_onnx.py {args.name}")
@@ -137,14 +143,14 @@ def main() -> None:
         scratch = Path(scratch_dir)
         calibration = [load_pair(p).nir for p in pairs[:: len(pairs) // args.calibration_frames]][: args.calibration_frames]
         quantized = scratch / "shipped.int8.onnx"
-        result["parity"] = str(int8.quantize(src, quantized, calibration))
+        result["parity"] = str(int8.quantize(src, quantized, calibration, method=args.method, float_first_convs=args.float_first))
         frame = cv2.resize(load_pair(pairs[7]).nir, SPEED_SIZE, interpolation=cv2.INTER_AREA)
         result["speed"] = speed(src, quantized, frame)
         if args.cv:
             folds = sorted(Path(args.cv).glob("fold*"))
             if args.folds:
                 folds = [f for f in folds if f.name.removeprefix("fold") in args.folds.split(",")]
-            rows = [r for f in folds if (f / "best.pt").exists() for r in score_fold(f, scratch, args.calibration_frames)]
+            rows = [r for f in folds if (f / "best.pt").exists() for r in score_fold(f, scratch, args.calibration_frames, args.method, args.float_first)]
             result["images"] = len(rows)
             result["quality"] = summary(rows)
             result["rows"] = rows
@@ -152,7 +158,9 @@ def main() -> None:
             rows = score_pairs(src, quantized, pairs, "shipped")
             result["images"], result["quality"], result["rows"] = len(rows), summary(rows), rows
             result["quality_note"] = "the shipped model on every pair (it saw them all): the change quantizing makes, not a CV figure"
-    out = ROOT / "benchmarks" / "results" / f"int8-{args.name}"
+    variant = ("" if args.method == "percentile" else f"-{args.method}") + (
+        "" if args.float_first == int8.FLOAT_FIRST_CONVS else f"-first{args.float_first}")
+    out = ROOT / "benchmarks" / "results" / f"int8-{args.name}{variant}"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(args.name, result))
     print(markdown(args.name, result))

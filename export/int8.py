@@ -36,6 +36,11 @@ CALIBRATION_METHODS = ("percentile", "minmax", "entropy")
 # broken quantization (a layer whose range collapsed gives 10-18 dB), not the quality claim, which
 # is measured against ground truth (benchmarks/int8_quality.py).
 INT8_MIN_PSNR = 20.0
+# The network's first convolutions stay float: they see the NIR's own contrast, and a hazy,
+# low-contrast scene (water, distant mountains) gives them activations a few uint8 steps wide,
+# with steps set by the calibration's high-contrast frames; quantized, such scenes came out 2-5 dB
+# worse than FP32 on held-out scenes. Measured in benchmarks/int8_quality.py (--float-first).
+FLOAT_FIRST_CONVS = 3
 # Calibration frames are brought to one size (the calibrator stacks each tensor over frames):
 # the middle of each frame at 4:3, resized to a common camera size. The graph takes them to the
 # working size itself, as it does a camera's frames.
@@ -115,11 +120,61 @@ def _video_frames(path: Path) -> Iterable[np.ndarray]:
         capture.release()
 
 
+def float_first(model, frame_nodes: Iterable[str], convs: int = FLOAT_FIRST_CONVS) -> list[str]:
+    """Names of the network's nodes up to its `convs`-th convolution, that one included (ONNX keeps
+    nodes in topological order, so this is everything the first convolutions read, padding and
+    normalisation included); the frame-level `frame_nodes` are not the network's."""
+    frame_nodes = set(frame_nodes)
+    nodes = list(model.graph.node)
+    network_convs = [i for i, n in enumerate(nodes) if n.op_type == "Conv" and n.name not in frame_nodes]
+    if convs <= 0 or not network_convs:
+        return []
+    end = network_convs[min(convs, len(network_convs)) - 1]
+    return [n.name for n in nodes[:end + 1] if n.name and n.name not in frame_nodes]
+
+
+def read_float(proto, names: set[str], source) -> None:
+    """Make the nodes `names` read float tensors. The quantizer gives a float node a Quantize ->
+    Dequantize copy of an input that a quantized node reads too, and a dequantized copy of a
+    constant they share: such inputs are rewired to the tensor itself (the constant from the FP32
+    graph `source`); pairs and constants nobody reads any more are dropped."""
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    constants = {t.name for t in proto.graph.initializer}
+    originals = {f"{t.name}_quantized": t for t in source.graph.initializer}
+    for node in proto.graph.node:
+        if node.name not in names:
+            continue
+        for k, name in enumerate(node.input):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producer.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[k] = q.input[0]
+            elif dq.input[0] in originals:
+                original = originals[dq.input[0]]
+                if original.name not in constants:
+                    proto.graph.initializer.append(original)
+                    constants.add(original.name)
+                node.input[k] = original.name
+    while True:
+        read = {i for n in proto.graph.node for i in n.input} | {o.name for o in proto.graph.output}
+        unread = [n for n in proto.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not set(n.output) & read]
+        if not unread:
+            break
+        for n in unread:
+            proto.graph.node.remove(n)
+    for t in [t for t in proto.graph.initializer if t.name not in read]:
+        proto.graph.initializer.remove(t)
+
+
 def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray], target: str = "cpu",
-             method: str = "percentile", check_frames: Sequence[np.ndarray] | None = None) -> check.ParityReport:
+             method: str = "percentile", check_frames: Sequence[np.ndarray] | None = None,
+             float_first_convs: int = FLOAT_FIRST_CONVS) -> check.ParityReport:
     """Quantize the FP32 frame graph at `fp32_path` to `out`, calibrated on `frames` (HxW uint8),
     and compare it with the FP32 graph on `check_frames` (default: the calibration frames and a
-    1920x1080 one). Below INT8_MIN_PSNR nothing is written. The file appears only once checked."""
+    1920x1080 one). The network's first `float_first_convs` convolutions stay float. Below
+    INT8_MIN_PSNR nothing is written. The file appears only once checked."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -143,6 +198,8 @@ def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray
             return next(self.batches, None)
 
     cpu = target == "cpu"
+    source = onnx.load(str(fp32_path))
+    first = float_first(source, meta.get("fp32_nodes", []), float_first_convs)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.onnx")
@@ -153,15 +210,17 @@ def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray
             # parity check below runs on the CPU, so a TensorRT-flavoured graph with 8-bit weights
             # would be judged by that saturation (12 dB worst frame on effnet32 against 27.6 with 7 bits).
             activation_type=QuantType.QUInt8 if cpu else QuantType.QInt8, weight_type=QuantType.QInt8, reduce_range=True,
-            nodes_to_exclude=list(meta.get("fp32_nodes", [])),
+            nodes_to_exclude=list(meta.get("fp32_nodes", [])) + first,
             calibrate_method={"percentile": CalibrationMethod.Percentile, "minmax": CalibrationMethod.MinMax,
                               "entropy": CalibrationMethod.Entropy}[method],
             extra_options={"CalibPercentile": 99.99, "ActivationSymmetric": not cpu, "WeightSymmetric": True,
                            # The frame-level nodes that read a tensor the network also reads get it in float.
                            "DedicatedQDQPair": True})
         proto = onnx.load(str(temporary))
+        read_float(proto, set(first) | set(meta.get("fp32_nodes", [])), source)
         props = {p.key: p.value for p in proto.metadata_props}
-        props.update({"precision": "int8", "int8_target": target, "int8_calibration": f"{method}, {len(frames)} real frames"})
+        props.update({"precision": "int8", "int8_target": target, "int8_calibration": f"{method}, {len(frames)} real frames",
+                      "int8_float_first_convs": str(float_first_convs)})
         del proto.metadata_props[:]
         for key, value in props.items():
             if key != "onnx.infer":

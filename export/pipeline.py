@@ -65,12 +65,15 @@ def export_checked(
 
 
 def export_int8(model: str | Path, out: str | Path, target: str = "cpu", calibration: str | Path | None = None,
-                calibration_frames: int = 32, io: str = "uint8", graph: str = "frame") -> check.ParityReport:
+                calibration_frames: int = 32, io: str = "uint8", graph: str = "frame",
+                float_first: int | None = None) -> check.ParityReport:
     """The model's checked FP32 graph (a shipped model's own ONNX file, or an export of the
-    checkpoint), quantized to INT8 for `target` on real calibration frames and compared with it."""
+    checkpoint), quantized to INT8 for `target` on real calibration frames and compared with it;
+    `float_first`: the network's first convolutions kept float (default: int8.FLOAT_FIRST_CONVS)."""
     from nircolor.runtime.backends.onnxruntime_backend import onnx_for
 
     from . import int8
 
     frames = int8.calibration_frames(calibration, calibration_frames)  # a wrong --calibration fails before any export
-    return int8.quantize(onnx_for(str(model), io=io, graph=graph), out, frames, target=target)
+    first = int8.FLOAT_FIRST_CONVS if float_first is None else float_first
+    return int8.quantize(onnx_for(str(model), io=io, graph=graph), out, frames, target=target, float_first_convs=first)

@@ -115,7 +115,7 @@ def _export_int8(args: argparse.Namespace, graph: str) -> int:
     fmt = formats.get("onnx-int8-trt" if args.int8_target == "tensorrt" else "onnx-int8")
     out = args.out or formats.default_path(args.model, fmt, args.io, graph)
     report = export_int8(args.model, out, target=args.int8_target, calibration=args.calibration,
-                         calibration_frames=args.calibration_frames, io=args.io, graph=graph)
+                         calibration_frames=args.calibration_frames, io=args.io, graph=graph, float_first=args.int8_float_first)
     print(f"wrote {out} ({Path(out).stat().st_size / 2**20:.1f} MiB, INT8 QDQ for {args.int8_target}, {graph} graph)")
     print(f"parity: {report}")
     return 0
@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--calibration", help="--int8: folder of NIR images or pairs, or a video, of the kind the model will see "
                                          "(default: the shipped sample pairs)")
     x.add_argument("--calibration-frames", dest="calibration_frames", type=int, default=32, help="--int8: frames to calibrate on (32)")
+    x.add_argument("--int8-float-first", dest="int8_float_first", type=int, metavar="N",
+                   help="--int8: the network's first N convolutions stay float (default: export/int8.py's FLOAT_FIRST_CONVS; "
+                        "0 quantizes them too)")
     x.add_argument("--opset", type=int, default=18)
     x.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     x.add_argument("--check-data", help="folder of pairs whose NIR frames the parity check uses (default: shipped samples)")

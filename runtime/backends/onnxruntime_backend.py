@@ -54,11 +54,12 @@ def _int8_for(model: str, io: str, graph: str) -> Path:
     fp32 = onnx_for(model, io=io, graph=graph)
     if read_metadata(fp32)["precision"] == "int8":
         return fp32
-    path = cache_dir() / "onnx" / f"{fp32.stem}-{zoo.file_sha256(fp32)[:16]}-int8.onnx"
+    from nircolor.export import int8
+
+    # The recipe in the name: a cache of an older recipe is not taken for this one.
+    path = cache_dir() / "onnx" / f"{fp32.stem}-{zoo.file_sha256(fp32)[:16]}-int8-first{int8.FLOAT_FIRST_CONVS}.onnx"
     _drop_if_damaged(path, "quantizing it again")
     if not path.exists():
-        from nircolor.export import int8
-
         print(f"quantizing {fp32.name} to INT8 into {path} (once; calibrated on the shipped sample frames, checked against FP32)")
         int8.quantize(fp32, path, int8.calibration_frames())
     return path

@@ -73,16 +73,19 @@ def test_int8_graph_quantizes_the_network_and_keeps_the_frame_in_float(quantized
     assert meta["precision"] == "int8" and meta["int8_target"] == "cpu" and "percentile" in meta["int8_calibration"]
     proto = onnx.load(str(path))
     produced_by = {o: n for n in proto.graph.node for o in n.output}
-    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
-    assert convs and all(produced_by[n.input[0]].op_type == "DequantizeLinear" for n in convs)
     frame_level = set(meta["fp32_nodes"])
+    convs = [n for n in proto.graph.node if n.op_type == "Conv" and n.name not in frame_level]
+    reads_int8 = [n.input[0] in produced_by and produced_by[n.input[0]].op_type == "DequantizeLinear" for n in convs]
+    # The first convolutions (the NIR's own contrast) read float, every later one a quantized tensor.
+    first = int8.FLOAT_FIRST_CONVS
+    assert meta["int8_float_first_convs"] == str(first) and len(convs) > first
+    assert not any(reads_int8[:first]) and all(reads_int8[first:])
+    assert all(produced_by[n.input[1]].op_type == "DequantizeLinear" for n in convs[first:])
     # The guided filter reads the working-size NIR in float (its variances from 8-bit values
-    # would be rounding noise): no frame-level node reads a quantized copy of a frame-level tensor.
-    # (The network's own output is quantized where it leaves the network: that is the boundary.)
-    quantized_sources = {n.output[0]: produced_by.get(produced_by[n.input[0]].input[0]) if n.input[0] in produced_by else None
-                         for n in proto.graph.node if n.op_type == "DequantizeLinear"}
-    readers = [(n.name, quantized_sources[i]) for n in proto.graph.node if n.name in frame_level for i in n.input if i in quantized_sources]
-    assert frame_level and not [(name, src.name) for name, src in readers if src is not None and src.name in frame_level]
+    # would be rounding noise), and the network's colour leaves it in float: no frame-level node
+    # reads a dequantized tensor.
+    dequantized = {n.output[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    assert frame_level and not [n.name for n in proto.graph.node if n.name in frame_level and set(n.input) & dequantized]
 
 
 def test_int8_graph_runs_any_frame_size_close_to_fp32(quantized, calibration):
@@ -154,6 +157,13 @@ def test_export_command_writes_the_int8_file(tmp_path, fixture_pairs, capsys):
     out = tmp_path / "cli.int8.onnx"
     assert main(["export", "--model", MODEL, "--int8", "--calibration", str(fixture_pairs), "--out", str(out)]) == 0
     assert read_metadata(out)["precision"] == "int8" and "parity:" in capsys.readouterr().out
+    every = tmp_path / "every.int8.onnx"
+    assert main(["export", "--model", MODEL, "--int8", "--calibration", str(fixture_pairs), "--int8-float-first", "0",
+                 "--out", str(every)]) == 0
+    assert read_metadata(every)["int8_float_first_convs"] == "0"
+    proto = onnx.load(str(every))
+    produced_by = {o: n for n in proto.graph.node for o in n.output}
+    assert all(produced_by[n.input[0]].op_type == "DequantizeLinear" for n in proto.graph.node if n.op_type == "Conv")
     assert main(["export", "--model", MODEL, "--int8", "--fp16", "--out", str(tmp_path / "x.onnx")]) != 0
     assert "choose one" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
 
