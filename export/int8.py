@@ -12,7 +12,8 @@ Two flavours of the same QDQ graph, because the two consumers want different int
 A bare network graph (`--graph network`) is quantized the same way, calibrated at its working
 size. What stays float: the frame-level nodes the export names in `fp32_nodes` (the working-size
 resize, padding, the guided filter's box filters and variances, the uint8 conversion): a
-variance from 8-bit means is mostly rounding error. Only the network inside is quantized.
+variance from 8-bit means is mostly rounding error; and the network's first convolutions
+(FLOAT_FIRST_CONVS). The rest of the network is quantized, and its colour leaves it in float.
 
 Calibration: activation ranges at the 99.99th percentile of what real frames produce (MinMax
 let single outlier pixels set the step: 26.7 dB median parity on effnet32 against 27.8 for the
@@ -214,7 +215,8 @@ def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray
             calibrate_method={"percentile": CalibrationMethod.Percentile, "minmax": CalibrationMethod.MinMax,
                               "entropy": CalibrationMethod.Entropy}[method],
             extra_options={"CalibPercentile": 99.99, "ActivationSymmetric": not cpu, "WeightSymmetric": True,
-                           # The frame-level nodes that read a tensor the network also reads get it in float.
+                           # Each reader its own Quantize/Dequantize pair, so that read_float can give the
+                           # float nodes theirs back without touching the quantized readers'.
                            "DedicatedQDQPair": True})
         proto = onnx.load(str(temporary))
         read_float(proto, set(first) | set(meta.get("fp32_nodes", [])), source)

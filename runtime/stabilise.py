@@ -58,9 +58,9 @@ class TemporalStabiliser:
         gx, gy = self._grid(*small.shape)
         map_x, map_y = gx + back[..., 0], gy + back[..., 1]
         # Compared after a blur: the camera's own noise is not a change of the scene.
-        trusted = cv2.absdiff(cv2.GaussianBlur(cv2.remap(prev_small, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (5, 5), 0),
+        change = cv2.absdiff(cv2.GaussianBlur(cv2.remap(prev_small, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (5, 5), 0),
                               cv2.GaussianBlur(small, (5, 5), 0))
-        untrusted = (trusted >= self.nir_tolerance).astype(np.uint8)
+        untrusted = (change >= self.nir_tolerance).astype(np.uint8)
         sampling = np.dstack([map_x, map_y])
         if scale < 1:
             # The sampling map to full resolution: the small map's coordinates, scaled, resized
