@@ -171,10 +171,11 @@ def read_float(proto, names: set[str], source) -> None:
 
 def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray], target: str = "cpu",
              method: str = "percentile", check_frames: Sequence[np.ndarray] | None = None,
-             float_first_convs: int = FLOAT_FIRST_CONVS) -> check.ParityReport:
+             float_first_convs: int | None = None) -> check.ParityReport:
     """Quantize the FP32 frame graph at `fp32_path` to `out`, calibrated on `frames` (HxW uint8),
     and compare it with the FP32 graph on `check_frames` (default: the calibration frames and a
-    1920x1080 one). The network's first `float_first_convs` convolutions stay float. Below
+    1920x1080 one). The network's first `float_first_convs` convolutions (default
+    FLOAT_FIRST_CONVS) stay float. Below
     INT8_MIN_PSNR nothing is written. The file appears only once checked."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -199,6 +200,8 @@ def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray
             return next(self.batches, None)
 
     cpu = target == "cpu"
+    if float_first_convs is None:
+        float_first_convs = FLOAT_FIRST_CONVS
     source = onnx.load(str(fp32_path))
     first = float_first(source, meta.get("fp32_nodes", []), float_first_convs)
     out = Path(out)

@@ -75,5 +75,4 @@ def export_int8(model: str | Path, out: str | Path, target: str = "cpu", calibra
     from . import int8
 
     frames = int8.calibration_frames(calibration, calibration_frames)  # a wrong --calibration fails before any export
-    first = int8.FLOAT_FIRST_CONVS if float_first is None else float_first
-    return int8.quantize(onnx_for(str(model), io=io, graph=graph), out, frames, target=target, float_first_convs=first)
+    return int8.quantize(onnx_for(str(model), io=io, graph=graph), out, frames, target=target, float_first_convs=float_first)

@@ -35,12 +35,13 @@ class TemporalStabiliser:
     def reset(self) -> None:
         self._prev_small: np.ndarray | None = None
         self._prev_out: np.ndarray | None = None
-        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._grids: dict[tuple[int, int], np.ndarray] = {}
 
-    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    def _grid(self, h: int, w: int) -> np.ndarray:
+        """HxWx2 pixel coordinates (x, y): the identity sampling map, in the layout of a flow."""
         if (h, w) not in self._grids:
             gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-            self._grids[(h, w)] = (gx, gy)
+            self._grids[(h, w)] = np.dstack([gx, gy])
         return self._grids[(h, w)]
 
     def __call__(self, nir: np.ndarray, rgb: np.ndarray) -> np.ndarray:
@@ -55,13 +56,11 @@ class TemporalStabiliser:
             self._prev_out = rgb
             return rgb
         back = self._flow.calc(small, prev_small, None)  # where each pixel of this frame was in the last one
-        gx, gy = self._grid(*small.shape)
-        map_x, map_y = gx + back[..., 0], gy + back[..., 1]
+        sampling = self._grid(*small.shape) + back  # one two-channel map, as remap and convertMaps take it
         # Compared after a blur: the camera's own noise is not a change of the scene.
-        change = cv2.absdiff(cv2.GaussianBlur(cv2.remap(prev_small, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (5, 5), 0),
+        change = cv2.absdiff(cv2.GaussianBlur(cv2.remap(prev_small, sampling, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (5, 5), 0),
                               cv2.GaussianBlur(small, (5, 5), 0))
         untrusted = (change >= self.nir_tolerance).astype(np.uint8)
-        sampling = np.dstack([map_x, map_y])
         if scale < 1:
             # The sampling map to full resolution: the small map's coordinates, scaled, resized
             # (coordinates are linear in the pixel position, so this is the grid plus the scaled
@@ -71,8 +70,7 @@ class TemporalStabiliser:
             # Bilinear then rounded: the mask's outline follows the scene, not the small grid's blocks.
             untrusted = cv2.resize(untrusted * 255, (w, h), interpolation=cv2.INTER_LINEAR) > 127
             untrusted = untrusted.view(np.uint8)
-        # Fixed-point maps (convertMaps takes the two-channel map as it is; splitting it into x and
-        # y planes would cost two full-size copies): the remap is faster, the same picture to 1/32 pixel.
+        # Fixed-point maps: the remap is faster, the same picture to 1/32 pixel.
         fixed, fraction = cv2.convertMaps(sampling, None, cv2.CV_16SC2)
         warped = cv2.remap(prev_out, fixed, fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # One weight everywhere, then the current frame put back where the warp is not trusted:
