@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--pipeline-frames", type=int, default=60)
+    ap.add_argument("--seconds", type=float, help="stop starting new measurements after this many seconds; what was measured is written")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/gpu-<device name>.json; Markdown beside it)")
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -130,10 +131,18 @@ def main() -> None:
     models = [zoo.ALIASES.get(m, m) for m in args.models.split(",")]
     rng = np.random.default_rng(0)
     cells, skipped, parity, pipelines = [], [], {}, {}
+    started = time.perf_counter()
+
+    def out_of_time() -> bool:
+        return args.seconds is not None and time.perf_counter() - started > args.seconds
+
     for name in models:
         for variant in variants:
             for h, w in resolutions:
                 frame = (rng.random((1, 1, h, w)) * 255).astype(np.uint8)
+                if out_of_time():
+                    skipped.append(f"{name} {variant} {w}x{h}: past the --seconds budget")
+                    continue
                 try:
                     times = time_ms(runner_for(name, variant, device, (h, w)), frame, args.runs)
                 except Exception as exc:  # a variant this machine or model cannot run: say so, go on
@@ -143,12 +152,18 @@ def main() -> None:
                               "p50_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95)),
                               "fps": 1000 / statistics.median(times)})
                 print(f"{name} {variant} {w}x{h}: p50 {cells[-1]['p50_ms']:.2f} ms")
-        if args.device == "cuda":
+        if args.device == "cuda" and not out_of_time():
             parity[name] = fp16_parity(name, device)
             for policy in ("live", "offline"):
-                runner, _ = backends.create("torch", name, fp16=True, device="cuda")
-                with runner:
-                    pipelines[f"{name} {policy}"] = pipeline_latency(runner, policy, args.pipeline_frames)
+                if out_of_time():
+                    skipped.append(f"{name} pipeline {policy}: past the --seconds budget")
+                    continue
+                try:
+                    runner, _ = backends.create("torch", name, fp16=True, device="cuda")
+                    with runner:
+                        pipelines[f"{name} {policy}"] = pipeline_latency(runner, policy, args.pipeline_frames)
+                except Exception as exc:  # e.g. no PyAV to read the sample clip: said, the rest kept
+                    skipped.append(f"{name} pipeline {policy}: {type(exc).__name__}: {str(exc)[:200]}")
     report = {"device": gpu, "torch": torch.__version__, "cuda": torch.version.cuda, "variants": variants, "cells": cells,
               "skipped": skipped, "fp16_parity": parity, "pipelines": pipelines}
     out = args.out or ROOT / "benchmarks" / "results" / f"gpu-{gpu.replace(' ', '-')}.json"

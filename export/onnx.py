@@ -150,9 +150,11 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     simplify: bool = True,
     graph: str | None = None,
+    weights_fp16: bool = False,
 ) -> Path:
     """Export a checkpoint (path or zoo name) to ONNX and check it. Returns the written path.
-    `graph`: frame or network (default: frame for uint8 I/O, see the module's docstring)."""
+    `graph`: frame or network (default: frame for uint8 I/O, see the module's docstring);
+    `weights_fp16`: store FP32 weights as float16 (store_weights_fp16), for files that ship."""
     onnx = _require("onnx", "export")
     _require("onnxscript", "export")
     if opset < 17:
@@ -184,6 +186,8 @@ def export_onnx(
         proto = _simplify(proto)
     kept = {n.name for n in proto.graph.node}
     frame_nodes = [n for n in frame_nodes if n in kept]
+    if weights_fp16 and not fp16:
+        store_weights_fp16(proto)
     _name_dims(proto, None if graph == "frame" else m)
     del proto.metadata_props[:]
     for key, value in metadata(card, source, io, "fp16" if fp16 else "fp32", graph, frame_nodes).items():
@@ -192,6 +196,35 @@ def export_onnx(
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(out))
     return out
+
+
+COMPACT_MIN_ELEMENTS = 1024  # smaller tensors (biases, scales) stay float32: they weigh nothing
+
+
+def store_weights_fp16(proto) -> int:
+    """Store each large float32 weight as float16 followed by a Cast back to float32: the file
+    halves, the graph still computes in float32, and ONNX Runtime folds the Casts once when it
+    loads the session (constant folding), so inference costs what it did. For shipped files,
+    whose parity with PyTorch is checked after. Returns the number of weights converted."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    casts, kept, converted = [], [], 0
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT or np.prod(init.dims) < COMPACT_MIN_ELEMENTS:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), f"{init.name}.fp16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], name=f"{init.name}.to_fp32", to=TensorProto.FLOAT))
+        converted += 1
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)  # first, so the graph stays topologically sorted
+    return converted
 
 
 def _simplify(proto):

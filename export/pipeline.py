@@ -26,9 +26,11 @@ def export_checked(
     check_data: str | Path | None = None,
     frames: int = 4,
     graph: str | None = None,
+    weights_fp16: bool = False,
 ) -> ExportResult:
     """Export to ONNX and compare ONNX Runtime against PyTorch on real frames. An FP16 export is
-    also compared with a temporary FP32 export. Below the floor, or with any NaN/Inf, nothing is
+    also compared with a temporary FP32 export; an FP32 graph whose weights are stored as float16
+    (`weights_fp16`) is held to the FP32 floor against PyTorch. Below the floor, or with any NaN/Inf, nothing is
     written and ParityError says by how much it missed.
 
     The file appears at `out` only once checked: the export goes to a temporary name beside it
@@ -44,7 +46,7 @@ def export_checked(
     temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.onnx")
     fp32_path = temporary.with_name(temporary.name + ".fp32-reference.onnx")
     try:
-        export_onnx(model, temporary, io=io, fp16=fp16, opset=opset, simplify=simplify, graph=graph)
+        export_onnx(model, temporary, io=io, fp16=fp16, opset=opset, simplify=simplify, graph=graph, weights_fp16=weights_fp16)
         candidate = check.onnx_runner(temporary)
         reports = []
         if fp16:

@@ -134,10 +134,13 @@ DEGRADATIONS = (
 
 class NightCamera:
     """Random degradations for training: each step is applied with probability `p`, its
-    strength drawn up to `strength` (1: the benchmark's settings; 0: nothing)."""
+    strength drawn up to `strength` (1: the benchmark's settings; 0: nothing). `exposure=False`
+    leaves the global gain and gamma out: with it the model learns that the NIR frame's own
+    brightness says nothing about the scene's, which is the cue a daylight scene's exposure
+    most depends on."""
 
-    def __init__(self, strength: float = 1.0, p: float = 0.3, h264_p: float = 0.1):
-        self.strength, self.p, self.h264_p = strength, p, h264_p
+    def __init__(self, strength: float = 1.0, p: float = 0.3, h264_p: float = 0.1, exposure: bool = True):
+        self.strength, self.p, self.h264_p, self.exposure = strength, p, h264_p, exposure
 
     def __call__(self, nir: np.ndarray, rng: random.Random) -> np.ndarray:
         s = self.strength
@@ -145,7 +148,7 @@ class NightCamera:
             return nir
         if rng.random() < self.p:
             nir = falloff(nir, 1 - s * rng.uniform(0, 0.65), 1 - s * rng.uniform(0, 0.7), (rng.uniform(0.35, 0.65), rng.uniform(0.35, 0.65)))
-        if rng.random() < self.p:
+        if rng.random() < self.p and self.exposure:
             nir = exposure(nir, float(np.exp(s * rng.uniform(-0.7, 0.5))), float(np.exp(s * rng.uniform(-0.2, 0.2))))
         if rng.random() < self.p:
             nir = motion_blur(nir, round(2 + s * rng.uniform(0, 7)), rng.uniform(0, 180))

@@ -71,14 +71,21 @@ class SNetObjective(nn.Module):
 
 
 class L1Objective(nn.Module):
-    def __init__(self, ssim_weight: float = 0.0, angular_weight: float = 0.0):
+    """A pixel loss, L1 (the papers') or L2 (`norm=2`: the mean squared error that PSNR measures,
+    so a model that cannot know a scene's exposure learns the brightness that costs least on
+    average rather than the median one), plus the optional SSIM and angular terms."""
+
+    def __init__(self, ssim_weight: float = 0.0, angular_weight: float = 0.0, norm: int = 1):
         super().__init__()
+        if norm not in (1, 2):
+            raise ValueError(f"pixel loss norm must be 1 or 2, got {norm}")
         self.ssim_weight = ssim_weight
         self.angular_weight = angular_weight
+        self.norm = norm
 
     def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor, extras: dict | None = None, progress: float = 0.0) -> LossTerms:
-        l1 = F.l1_loss(pred, rgb)
-        terms = _add_ssim(LossTerms(l1, {"l1": l1.item()}), pred, rgb, self.ssim_weight)
+        name, pixel = ("l1", F.l1_loss(pred, rgb)) if self.norm == 1 else ("l2", F.mse_loss(pred, rgb))
+        terms = _add_ssim(LossTerms(pixel, {name: pixel.item()}), pred, rgb, self.ssim_weight)
         return _add_angular(terms, pred, rgb, self.angular_weight)
 
 

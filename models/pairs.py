@@ -13,7 +13,7 @@ import numpy as np
 
 from .nir import to_nir
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 
 
 class DatasetError(ValueError):

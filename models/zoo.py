@@ -35,7 +35,6 @@ class ZooEntry:
 ZOO: dict[str, ZooEntry] = {
     "effnet32": ZooEntry("effnet32.pt", "U-Net on an ImageNet-pretrained EfficientNet-Lite0, width 32, no global context (default)"),
     "snet16": ZooEntry("snet16.pt", "SNet ColorNet, width 16, trained with EdgeNet (the default until the CV-chosen effnet32)"),
-    "unet32": ZooEntry("unet32.pt", "pix2pix U-Net, width 32, L1 + conditional adversarial (lambda 0.99)"),
     "estuary16": ZooEntry("estuary16.pt", "Estuary-16-ISR (Limmer & Lensch): pyramid branches, residual inception modules, "
                                           "hypercolumns; L1 + one-layer conditional adversarial"),
     "triplet16": ZooEntry("triplet16.pt", "Triplet conditional DCGAN (Suarez et al.): three stride-1 generators of width 16, "

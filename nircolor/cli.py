@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=int, default=16, help="base width (the papers use 64)")
     t.add_argument("--options", help='architecture options as JSON, e.g. \'{"width": 32, "depth": 6}\' (overrides --width)')
     t.add_argument("--objective", default="snet",
-                   help="snet (L2 + EdgeNet), l1, l1+adv (PatchGAN), estuary (Limmer & Lensch: one-layer discriminator, "
+                   help="snet (L2 + EdgeNet), l1, l2 (mean squared error: what PSNR scores), l1+adv (PatchGAN), estuary (Limmer & Lensch: one-layer discriminator, "
                         "lambda 0.99, lr 1e-3), triplet (Suarez et al.: DCGAN discriminator, lr 2e-4, beta1 0.4/0.5, "
                         "weight decay, L1 weight regulariser, 64x64 patches), two_branch (Park et al.: content, structure, "
                         "cross-branch and gradient losses); each objective's paper settings apply unless given here"),
@@ -285,10 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", type=float,
                    help="strength of the night-camera degradations of the NIR input (emitter fall-off, exposure, "
                         "motion blur, sensor noise, H.264); 0 off (default), 1 full")
+    t.add_argument("--no-augment-h264", dest="augment_h264", action="store_false", default=None,
+                   help="leave the H.264 degradation out of --augment (it needs PyAV)")
+    t.add_argument("--no-augment-exposure", dest="augment_exposure", action="store_false", default=None,
+                   help="leave the global gain/gamma change out of --augment, so the NIR's brightness stays a cue to the scene's")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--threads", type=int)
-    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--amp", choices=["bf16"], help="bfloat16 mixed precision of the forward pass and loss (CUDA; CPUs with AMX)")
+    t.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float,
+                   help="also validate and checkpoint after this many minutes since the last one (runs cut off by a time limit)")
+    t.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC activations while training (default on: faster with oneDNN on CPUs and with cuDNN)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (or from OUT/best.pt's weights with a fresh "
+                   "optimiser, for a run folder that came back from another machine with its weights only)")
     t.set_defaults(func=_train)
 
     from nircolor.models.zoo import CV_FOLDS
@@ -315,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     ml.set_defaults(func=_models)
 
     e = sub.add_parser("eval", help="score a model on a folder of pairs at full resolution")
-    e.add_argument("--model", default="default", help="shipped model name (default, effnet32, snet16, unet32) or checkpoint path")
+    e.add_argument("--model", default="default", help="shipped model name (nircolor models lists them) or checkpoint path")
     e.add_argument("--data", help="folder of pairs (default: the sample pairs shipped with nircolor)")
     e.add_argument("--split", help="only the category/id keys listed in this file")
     e.add_argument("--json", help="write the figures here")

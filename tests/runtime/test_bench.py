@@ -5,20 +5,20 @@ from nircolor.runtime.bench import BenchConfig, model_gflop, run_bench
 
 def test_bench_writes_figures_with_machine_and_config(tmp_path, monkeypatch):
     monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path / "cache"))
-    cfg = BenchConfig(models=("default", "unet32"), backends=("onnxruntime", "torch"), precisions=("fp32", "fp16"), resolutions=((64, 96),),
+    cfg = BenchConfig(models=("default", "snet16"), backends=("onnxruntime", "torch"), precisions=("fp32", "fp16"), resolutions=((64, 96),),
                       device="cpu", warmup=1, min_runs=3, min_seconds=0.0, pipeline_frames=6)
     report = run_bench(cfg, tmp_path / "b")
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["machine"]["cpu"] and saved["config"]["resolutions"] == [[64, 96]]
     cells = {(c["model"], c["backend"], c["precision"]) for c in saved["cells"]}
-    for model in ("default", "unet32"):
+    for model in ("default", "snet16"):
         assert {(model, "onnxruntime", "fp32"), (model, "onnxruntime", "fp16"), (model, "torch", "fp32")} <= cells
         assert any(f"{model} torch fp16" in s for s in saved["skipped"])  # no CUDA here: said, not hidden
     for c in saved["cells"]:
         assert c["runs"] >= 3 and c["p50_ms"] <= c["p95_ms"] <= c["max_ms"] and 0 < c["fraction_of_peak"] < 1
-    assert {(p["model"], p["policy"]) for p in saved["pipelines"]} == {(m, p) for m in ("default", "unet32") for p in ("offline", "live")}
+    assert {(p["model"], p["policy"]) for p in saved["pipelines"]} == {(m, p) for m in ("default", "snet16") for p in ("offline", "live")}
     assert abs(sum(saved["pipelines"][0]["share_of_busy_time"].values()) - 1) < 1e-6
-    assert "| unet32 | onnxruntime | fp32 |" in (tmp_path / "b.md").read_text()
+    assert "| snet16 | onnxruntime | fp32 |" in (tmp_path / "b.md").read_text()
     assert (tmp_path / "b-latency.png").stat().st_size > 1000 and (tmp_path / "b-throughput.png").stat().st_size > 1000
     assert report["peaks"]["cpu_fp32_gflops"] > 1
 
