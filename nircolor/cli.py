@@ -208,20 +208,40 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, help="frames per inference call, offline only (default: 2 offline, which lets decoding "
                    "and encoding overlap inference on a small CPU; 1 live)")
     p.add_argument("--codec", default="h264", choices=["h264", "hevc"], help="video file outputs")
-    p.add_argument("--infer-scale", type=float,
+    p.add_argument("--infer-scale", type=_fraction,
                    help="run the model at this fraction of the frame size and restore full resolution guided by the NIR frame "
                         "(e.g. 0.5; default: the scale the model was trained at, from its metadata; 1 for full size)")
     p.add_argument("--stabilise", action=argparse.BooleanOptionalAction,
                    help="temporal stabilisation: blend each frame's colour with the last frames' along the NIR's optical flow "
                         "where the flow is trusted (less shimmer from sensor noise; benchmarks/temporal.py). Default: on for "
-                        "video, cameras and streams, off for images; --no-stabilise shows each frame as the exported graph "
+                        "video, cameras, streams and image folders or globs, off for a single image; --no-stabilise shows each frame as the exported graph "
                         "colours it")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
     p.add_argument("--input-bits", type=int, choices=range(8, 17), metavar="{8..16}",
                    help="significant bits of 16-bit input images (default: 10 or 12 when the first image's values fit, else 16)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist (default: refuse)")
     p.add_argument("--stats-json", help="write frame counts, skips and per-stage latency here")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of frames")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a fraction of the frame size in (0, 1]; e.g. 0.5, or 1 for full size")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

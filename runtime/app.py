@@ -15,7 +15,7 @@ from . import backends, stats
 from .backends import Runner
 from .pipeline import Pipeline, PipelineConfig, PipelineError, PipelineResult
 from .signals import StopOnSignals, signal_exit_status
-from .sinks import Sink, check_destination, open_sink
+from .sinks import ImageFolderSink, Sink, SinkError, check_destination, open_sink
 from .sources import ImageSource, VideoFileSource, open_source
 from ..models.upsample import WorkingSize
 
@@ -26,10 +26,15 @@ def report(result: PipelineResult, stats_json: str | None, extra: dict | None = 
         print(f"  could not use source frame {index}: {why}")
     if stats_json:
         path = Path(stats_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.partial")
-        temporary.write_text(json.dumps({**asdict(result), **(extra or {})}, indent=2) + "\n")
-        temporary.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps({**asdict(result), **(extra or {})}, indent=2) + "\n")
+            temporary.replace(path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise SinkError(f"could not write the statistics {path}: {exc.strerror or exc}; the outputs are complete, "
+                            "free some space or choose another --stats-json") from None
 
 
 def exit_status(result: PipelineResult) -> int:
@@ -56,8 +61,19 @@ def _prepare_outputs(outputs: list[str], source, codec: str, overwrite: bool, st
     sinks = [open_sink(uri, codec=codec, audio_from=audio_from, overwrite=overwrite) for uri in outputs]
     for sink in sinks:
         sink.check(source_path)
+    if isinstance(source, ImageSource):
+        # Numbered frames written into the folder being read would replace or join the input.
+        inputs = source.folders()
+        for sink in sinks:
+            if isinstance(sink, ImageFolderSink) and sink.path.resolve() in inputs:
+                raise SinkError(f"output folder {sink.path} holds the input images; writing frames there would mix with or "
+                                "replace them (even with --overwrite): choose another folder")
     if stats_json:
-        check_destination(Path(stats_json), source_path, True, "statistics")
+        stats_path = Path(stats_json)
+        check_destination(stats_path, source_path, overwrite, "statistics")
+        for sink in sinks:
+            if isinstance(getattr(sink, "path", None), Path) and sink.path.resolve() == stats_path.resolve():
+                raise SinkError(f"--stats-json {stats_path} is also an output of this run; give the statistics another name")
     return sinks
 
 
@@ -80,15 +96,18 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
     """`runner`: a loaded model to use (and leave open), as a fleet worker keeps one for many
     recordings; default: made from `backend`/`model` and closed at the end. `on_frame`: called
     once per frame written, beside the progress bar. `stabilise`: None turns the temporal
-    stabiliser on for video (files, cameras, streams) and leaves still images as they are."""
+    stabiliser on for video (files, cameras, streams, image sequences) and leaves a single still
+    image as it is."""
     source = open_source(source_uri)
     if input_bits is not None:
         if not isinstance(source, ImageSource):
             raise ValueError("--input-bits is for 16-bit image files; video decoders already scale 10- and 12-bit video")
         source.bits = input_bits
     if stabilise is None:
-        # Images are taken as stills: unrelated pictures must not borrow colour from each other.
-        stabilise = not isinstance(source, ImageSource)
+        # A folder, glob or numbered sequence of images is a video saved frame by frame, and is
+        # stabilised like one (the trust check keeps unrelated pictures from borrowing colour from
+        # each other); one image given by itself is a still.
+        stabilise = not (isinstance(source, ImageSource) and Path(source_uri).is_file())
     sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json)
     source.open()
     for note in source.info.notes:

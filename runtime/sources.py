@@ -208,6 +208,15 @@ class ImageSource(Source):
                          f"(0..{(1 << self.bits) - 1} is black..white); pass --input-bits 16 if they are a dim 16-bit scene")
         return self.bits
 
+    def folders(self) -> set[Path]:
+        """The folders the input images are in (resolved): no output may write into them."""
+        p = Path(self.pattern)
+        if p.is_dir():
+            return {p.resolve()}
+        if p.is_file():
+            return {p.resolve().parent}
+        return {Path(f).resolve().parent for f in glob.glob(self.pattern)}
+
     def open(self) -> "ImageSource":
         p = Path(self.pattern)
         if p.is_file():

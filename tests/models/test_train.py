@@ -51,8 +51,8 @@ def test_adversarial_unet_training_runs(tmp_path, fixture_pairs, split_file):
 
 
 def test_train_reports_bad_objective_and_data(tmp_path, fixture_pairs, split_file, capsys):
-    assert _train(fixture_pairs, tmp_path / "x", split_file, "--objective", "l2") == 2
-    assert "unknown objective 'l2'" in capsys.readouterr().err
+    assert _train(fixture_pairs, tmp_path / "x", split_file, "--objective", "l3") == 2
+    assert "unknown objective 'l3'" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "y")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -95,7 +95,7 @@ def test_weight_is_checked():
         TemporalStabiliser(weight=0.0)
 
 
-def test_video_is_stabilised_by_default_and_images_are_not(tmp_path, capsys):
+def test_video_and_image_sequences_are_stabilised_by_default_and_a_single_image_is_not(tmp_path, capsys):
     from nircolor.cli import main
 
     clip = make_clip(tmp_path / "in.mp4", audio=False)
@@ -106,13 +106,17 @@ def test_video_is_stabilised_by_default_and_images_are_not(tmp_path, capsys):
     b = [cv2.imread(str(p)) for p in sorted((tmp_path / "b").glob("*.png"))]
     assert len(a) == len(b) == 12 and np.array_equal(a[0], b[0])  # the first frame has no history
     assert any(not np.array_equal(x, y) for x, y in zip(a[1:], b[1:]))
-    # The same frames as still images: each coloured on its own, as the exported graph does.
-    stills = tmp_path / "stills"
-    stills.mkdir()
-    for i, frame in enumerate(sorted((tmp_path / "a").glob("*.png"))[:3]):
-        cv2.imwrite(str(stills / f"{i}.png"), cv2.cvtColor(cv2.imread(str(frame)), cv2.COLOR_BGR2GRAY))
-    assert main(["transcode", str(stills), str(tmp_path / "c") + "/", "--backend", "onnxruntime", "--no-progress"]) == 0
-    assert main(["transcode", str(stills), str(tmp_path / "d") + "/", "--backend", "onnxruntime", "--no-progress", "--no-stabilise"]) == 0
+    # The same frames saved as a numbered sequence: a video frame by frame, stabilised alike.
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, frame in enumerate(sorted((tmp_path / "a").glob("*.png"))[:4]):
+        cv2.imwrite(str(frames / f"{i:04d}.png"), cv2.cvtColor(cv2.imread(str(frame)), cv2.COLOR_BGR2GRAY))
+    assert main(["transcode", str(frames / "*.png"), str(tmp_path / "c") + "/", "--backend", "onnxruntime", "--no-progress"]) == 0
+    assert "temporal stabiliser on" in capsys.readouterr().out
+    assert main(["transcode", str(frames), str(tmp_path / "d") + "/", "--backend", "onnxruntime", "--no-progress", "--no-stabilise"]) == 0
+    c, d = (sorted((tmp_path / x).glob("*.png")) for x in "cd")
+    assert len(c) == len(d) == 4 and any(not np.array_equal(cv2.imread(str(x)), cv2.imread(str(y))) for x, y in zip(c[1:], d[1:]))
+    # One image given by itself is a still: coloured on its own, as the exported graph does.
+    capsys.readouterr()
+    assert main(["transcode", str(frames / "0002.png"), str(tmp_path / "e") + "/", "--backend", "onnxruntime", "--no-progress"]) == 0
     assert "temporal stabiliser on" not in capsys.readouterr().out
-    for c, d in zip(sorted((tmp_path / "c").glob("*.png")), sorted((tmp_path / "d").glob("*.png"))):
-        assert np.array_equal(cv2.imread(str(c)), cv2.imread(str(d)))

@@ -1,0 +1,69 @@
+"""What a user keeps is never overwritten, and bad options are refused before any work (issue 23)."""
+
+import errno
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from nircolor.cli import main
+from nircolor.runtime.app import report
+from nircolor.runtime.pipeline import PipelineResult
+from nircolor.runtime.sinks import SinkError
+
+from .test_pipeline import make_clip
+
+ORT = ["--backend", "onnxruntime", "--no-progress"]
+
+
+def _frames(folder: Path, n: int = 3) -> list[bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), (rng.random((48, 64)) * 255).astype(np.uint8))
+    return [p.read_bytes() for p in sorted(folder.glob("*.png"))]
+
+
+def test_stats_json_never_replaces_a_file_without_overwrite_nor_an_output(tmp_path, capsys):
+    clip = make_clip(tmp_path / "c.mp4")
+    kept = tmp_path / "kept.json"
+    kept.write_text("a user's file\n")
+    assert main(["transcode", str(clip), str(tmp_path / "o.mp4"), "--stats-json", str(kept), *ORT]) == 2
+    assert "already exists" in capsys.readouterr().err and kept.read_text() == "a user's file\n"
+    assert not (tmp_path / "o.mp4").exists()
+    # The run's own output as its statistics: refused even with --overwrite, nothing written.
+    out = tmp_path / "so.mp4"
+    assert main(["transcode", str(clip), str(out), "--stats-json", str(out), "--overwrite", *ORT]) == 2
+    assert "also an output" in capsys.readouterr().err and not out.exists()
+
+
+def test_an_image_folder_is_never_its_own_output(tmp_path, capsys):
+    frames = tmp_path / "frames"
+    before = _frames(frames)
+    for target in (str(frames), str(frames) + "/", str(frames / ".") + "/"):
+        assert main(["transcode", str(frames), target if target.endswith("/") else target + "/", "--overwrite", *ORT]) == 2
+        assert "holds the input images" in capsys.readouterr().err
+    assert main(["transcode", str(frames / "*.png"), str(frames) + "/", "--overwrite", *ORT]) == 2
+    assert [p.read_bytes() for p in sorted(frames.glob("*.png"))] == before and len(list(frames.iterdir())) == 3
+
+
+@pytest.mark.parametrize("option, value, message", [("--max-frames", "-5", "not a positive number of frames"),
+                                                     ("--max-frames", "0", "not a positive number of frames"),
+                                                     ("--infer-scale", "0", "not a fraction of the frame size"),
+                                                     ("--infer-scale", "1.5", "not a fraction of the frame size")])
+def test_bad_numbers_are_refused_before_any_work(tmp_path, capsys, option, value, message):
+    clip = make_clip(tmp_path / "c.mp4")
+    with pytest.raises(SystemExit) as stop:
+        main(["transcode", str(clip), str(tmp_path / "o.mp4"), option, value, *ORT])
+    assert stop.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "o.mp4").exists()
+
+
+def test_statistics_on_a_full_disk_say_so_and_leave_no_partial_file(tmp_path, monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(SinkError, match="could not write the statistics .*No space left on device.*outputs are complete"):
+        report(PipelineResult(policy="offline"), str(tmp_path / "s.json"))
+    assert list(tmp_path.iterdir()) == []
