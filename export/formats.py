@@ -12,21 +12,21 @@ class ExportFormat:
     suffix: str
     description: str
     needs: tuple[str, ...]  # Python modules the step imports
-    extra: str  # the pip extra that installs them
+    extra: str  # the pip extra that installs them (pyproject.toml's optional-dependencies)
 
 
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "export"),
-        ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "export"),
+        ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "train"),
+        ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "train"),
         ExportFormat("onnx-int8", ".int8.onnx", "ONNX, static INT8 (QDQ) for ONNX Runtime on CPUs, calibrated on real frames",
-                     ("onnx", "onnxruntime"), "export"),
+                     ("onnx", "onnxruntime"), "cpu"),
         ExportFormat("onnx-int8-trt", ".int8-trt.onnx", "ONNX, symmetric INT8 (QDQ) for TensorRT's explicit quantization",
-                     ("onnx", "onnxruntime"), "export"),
+                     ("onnx", "onnxruntime"), "cpu"),
         ExportFormat("engine", ".plan", "TensorRT plan (trtexec, Triton and DeepStream load it) with a .json sidecar", ("tensorrt",), "tensorrt"),
         ExportFormat("triton", "", "Triton model repository: the frame graph for ONNX Runtime and for its TensorRT "
-                     "accelerator, dynamic batching", ("onnx",), "export"),
+                     "accelerator, dynamic batching", ("onnx", "onnxscript"), "train"),
     )
 }
 

@@ -155,8 +155,8 @@ def export_onnx(
     """Export a checkpoint (path or zoo name) to ONNX and check it. Returns the written path.
     `graph`: frame or network (default: frame for uint8 I/O, see the module's docstring);
     `weights_fp16`: store FP32 weights as float16 (store_weights_fp16), for files that ship."""
-    onnx = _require("onnx", "export")
-    _require("onnxscript", "export")
+    onnx = _require("onnx", "train")
+    _require("onnxscript", "train")
     if opset < 17:
         raise ValueError(f"opset {opset} is too old; nircolor exports opset 17 or newer")
     source = zoo.resolve(model)

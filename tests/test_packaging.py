@@ -1,0 +1,37 @@
+"""What the published package holds and names: every shipped data file matched by pyproject.toml's
+package data, and every extra that an error message or the format table names exists."""
+
+import fnmatch
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from nircolor.export.formats import FORMATS
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# Package folders whose non-Python files are data the installed package reads.
+DATA_FOLDERS = {"models/weights": "nircolor.models", "models/splits": "nircolor.models", "models/samples": "nircolor.models",
+                "runtime/samples": "nircolor.runtime"}
+
+
+def test_every_shipped_data_file_is_package_data():
+    listed = subprocess.run(["git", "ls-files", *DATA_FOLDERS], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout: {listed.stderr.strip()[:200]}")
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]
+    dirs = PYPROJECT["tool"]["setuptools"]["package-dir"]
+    missing = []
+    for name in listed.stdout.split():
+        package = next(p for folder, p in DATA_FOLDERS.items() if name.startswith(folder + "/"))
+        relative = Path(name).relative_to(dirs[package]).as_posix()
+        if not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns[package]):
+            missing.append(name)
+    assert not missing, f"not in the wheel (add a pattern to [tool.setuptools.package-data]): {missing}"
+
+
+def test_the_extras_the_format_table_names_exist():
+    extras = set(PYPROJECT["project"]["optional-dependencies"])
+    assert {f.extra for f in FORMATS.values()} <= extras
