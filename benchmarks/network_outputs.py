@@ -78,7 +78,7 @@ def measure(scheme: str) -> dict:
         options = {"fflags": "nobuffer", "flags": "low_delay", "timeout": "8000000"}
         if scheme == "rtsp":
             options = {"fflags": "nobuffer", "flags": "low_delay", "rtsp_transport": "tcp"}
-        with av.open(uri, options=options, timeout=8) as c:
+        with av.open(sink.url if scheme == "rtsp" else uri, options=options, timeout=8) as c:  # the server's URL holds its credentials
             for frame in c.decode(video=0):
                 arrived = time.perf_counter()
                 index = frame_number(frame.to_ndarray(format="rgb24"))
@@ -114,7 +114,8 @@ def _webrtc_viewer(url: str, sent: dict, latencies: list, first_decoded: list, s
         pc.on("track", tracks.append)
         await pc.setLocalDescription(await pc.createOffer())
         async with aiohttp.ClientSession() as http:
-            async with http.post(url + "/offer", json={"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}) as r:
+            page, _, query = url.partition("?")  # the page's address and its ?token=...
+            async with http.post(f"{page}/offer?{query}", json={"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}) as r:
                 answer = await r.json()
         await pc.setRemoteDescription(RTCSessionDescription(**answer))
         while not tracks:
@@ -145,7 +146,7 @@ def measure_webrtc() -> dict:
     latencies, first_decoded = [], []
     stop = threading.Event()
     sink = open_sink(uri).open(SourceInfo("bench", True, W, H, Fraction(FPS)), (W, H))
-    viewer = threading.Thread(target=_webrtc_viewer, args=(f"http://127.0.0.1:{port}/live", sent, latencies, first_decoded, stop),
+    viewer = threading.Thread(target=_webrtc_viewer, args=(sink.url, sent, latencies, first_decoded, stop),
                               daemon=True)
     viewer.start()
     write_ms = send_numbered(sink, sent)

@@ -168,7 +168,8 @@ def _run(args: argparse.Namespace) -> int:
     result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
                  policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
                  stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale,
-                 overwrite=args.overwrite, input_bits=args.input_bits, stabilise=args.stabilise, int8=args.int8)
+                 overwrite=args.overwrite, input_bits=args.input_bits, stabilise=args.stabilise, int8=args.int8,
+                 auth=not args.no_auth)
     # A run that could not write every frame it read, or was cut short, says so in its exit status.
     return exit_status(result)
 
@@ -222,6 +223,9 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist (default: refuse)")
     p.add_argument("--stats-json", help="write frame counts, skips and per-stage latency here")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve webrtc:// and rtsp://@ outputs to anyone who can reach them (default: viewers need the access token "
+                        "printed in the URL; give one with ?token= in the output or NIRCOLOR_STREAM_TOKEN)")
 
 
 def _positive_int(text: str) -> int:

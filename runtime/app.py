@@ -53,12 +53,12 @@ def exit_status(result: PipelineResult) -> int:
 OFFLINE_BATCH = 2
 
 
-def _prepare_outputs(outputs: list[str], source, codec: str, overwrite: bool, stats_json: str | None) -> list[Sink]:
+def _prepare_outputs(outputs: list[str], source, codec: str, overwrite: bool, stats_json: str | None, auth: bool = True) -> list[Sink]:
     """Make and check every output before the source opens or the model loads: a wrong path is
     reported at once, and the input can never be an output."""
     source_path = getattr(source, "path", None)
     audio_from = source_path if isinstance(source, VideoFileSource) else None
-    sinks = [open_sink(uri, codec=codec, audio_from=audio_from, overwrite=overwrite) for uri in outputs]
+    sinks = [open_sink(uri, codec=codec, audio_from=audio_from, overwrite=overwrite, auth=auth) for uri in outputs]
     for sink in sinks:
         sink.check(source_path)
     if isinstance(source, ImageSource):
@@ -92,6 +92,7 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
         infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool | None = None,
+        auth: bool = True,
         int8: bool = False, runner: Runner | None = None, on_frame: Callable[[], None] | None = None) -> PipelineResult:
     """`runner`: a loaded model to use (and leave open), as a fleet worker keeps one for many
     recordings; default: made from `backend`/`model` and closed at the end. `on_frame`: called
@@ -108,7 +109,7 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         # stabilised like one (the trust check keeps unrelated pictures from borrowing colour from
         # each other); one image given by itself is a still.
         stabilise = not (isinstance(source, ImageSource) and Path(source_uri).is_file())
-    sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json)
+    sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json, auth)
     source.open()
     for note in source.info.notes:
         print(f"note: {source_uri}: {note}")

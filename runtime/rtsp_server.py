@@ -5,6 +5,9 @@ Why a helper process: GStreamer's Python bindings (PyGObject, `gi`) come from De
 (python3-gi, gir1.2-gst-rtsp-server-1.0), built for the system's Python, not for whatever
 Python nircolor runs in; the helper runs under that interpreter and nircolor needs no `gi`.
 
+With NIRCOLOR_RTSP_PASSWORD set (the run's access token, runtime/stream_auth.py), clients must
+give --user and that password (RTSP basic authentication); without it anyone may connect.
+
 It reads raw RGB frames (WIDTH x HEIGHT x 3 bytes each) on stdin and serves them at
 rtsp://HOST:PORT/NAME: one shared pipeline for every client (appsrc -> x264enc zerolatency ->
 rtph264pay), a keyframe every second with its parameter sets, so a client that joins late has
@@ -14,6 +17,7 @@ a picture within a second. It prints "ready" once listening, and exits when stdi
 """
 
 import argparse
+import os
 import sys
 import threading
 
@@ -27,6 +31,7 @@ def main() -> int:
     parser.add_argument("--height", type=int, required=True)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--bitrate-kbps", type=int, default=4000)
+    parser.add_argument("--user", default="nircolor", help="the user name clients give with the password")
     args = parser.parse_args()
 
     import gi
@@ -61,6 +66,16 @@ def main() -> int:
     factory.set_shared(True)
     factory.connect("media-configure", configured)
     server = GstRtspServer.RTSPServer()
+    password = os.environ.get("NIRCOLOR_RTSP_PASSWORD")
+    if password:
+        # Only a client with the run's credentials may see or make the media.
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "viewer")
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, password), token)
+        server.set_auth(auth)
+        factory.add_role_from_structure(Gst.Structure.new_from_string(
+            "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
     server.set_address(args.host)
     server.set_service(str(args.port))
     server.get_mount_points().add_factory(f"/{args.name}", factory)

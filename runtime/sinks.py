@@ -307,7 +307,9 @@ class DisplaySink(Sink):
             pass
 
 
-def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None, overwrite: bool = False) -> Sink:
+def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None, overwrite: bool = False, auth: bool = True) -> Sink:
+    """The output a string names. `auth`: served live outputs (webrtc://, rtsp://@:PORT/NAME) ask
+    viewers for an access token (runtime/stream_auth.py); False serves them to anyone."""
     text = str(uri)
     if text.startswith("null://"):
         return NullSink()
@@ -317,9 +319,9 @@ def open_sink(uri: str, codec: str = "h264", audio_from: str | None = None, over
     from .webrtc_sink import WebRTCSink, is_webrtc_uri
 
     if is_webrtc_uri(text):
-        return WebRTCSink(text)
+        return WebRTCSink(text, auth=auth)
     if is_rtsp_output(text):
-        return RtspServerSink(text)
+        return RtspServerSink(text, auth=auth)
     if is_stream_uri(text):
         return NetworkStreamSink(text)
     if text.endswith("/") or Path(text).is_dir():

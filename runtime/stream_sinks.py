@@ -12,6 +12,7 @@ as they are encoded; a viewer that is not there costs nothing (UDP is fire and f
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from urllib.parse import urlsplit
 
@@ -19,6 +20,10 @@ import numpy as np
 
 from .sinks import Sink, SinkError, encoder_frame
 from .sources import SourceInfo
+from .stream_auth import TokenError, no_auth_warning, stream_token
+
+RTSP_USER = "nircolor"
+RTSP_PASSWORD_ENV = "NIRCOLOR_RTSP_PASSWORD"  # how the helper gets the token
 
 FORMATS = {"udp": "mpegts", "rtp": "rtp_mpegts"}
 TIME_BASE = Fraction(1, 90000)  # MPEG-TS's clock
@@ -124,12 +129,17 @@ class RtspServerSink(Sink):
 
     shows_overlay = True
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, auth: bool = True):
         parts = urlsplit(uri)
         name = parts.path.strip("/")
         if not parts.port or not name or "/" in name:
             raise SinkError(f"{uri!r} is not an RTSP output; use rtsp://@:PORT/NAME (every interface) or rtsp://HOST:PORT/NAME")
         self.uri, self.name, self.port = uri, name, parts.port
+        try:
+            # RTSP basic authentication: user RTSP_USER, the run's token as the password.
+            self.token = stream_token(uri, auth)
+        except TokenError as exc:
+            raise SinkError(f"{uri}: {exc}") from None
         host = parts.netloc.rpartition(":")[0]
         self.host = "0.0.0.0" if host in ("", "@") else host
         self.process = None
@@ -150,10 +160,13 @@ class RtspServerSink(Sink):
         w, h = size
         self.size = (w + w % 2, h + h % 2)
         fps = max(1, round(float(info.fps or 30)))
+        env = {k: v for k, v in os.environ.items() if k != RTSP_PASSWORD_ENV}
+        if self.token:
+            env[RTSP_PASSWORD_ENV] = self.token  # not on the command line, which every local user can read
         self.process = subprocess.Popen(
             [python, str(Path(__file__).with_name("rtsp_server.py")), "--host", self.host, "--port", str(self.port), "--name", self.name,
-             "--width", str(self.size[0]), "--height", str(self.size[1]), "--fps", str(fps)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             "--width", str(self.size[0]), "--height", str(self.size[1]), "--fps", str(fps), "--user", RTSP_USER],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         first = self.process.stdout.readline().decode(errors="replace").strip()
         if first != "ready":
             self.process.kill()
@@ -163,8 +176,16 @@ class RtspServerSink(Sink):
         self._ready = threading.Condition()
         self._writer = threading.Thread(target=self._send, name=f"rtsp:{self.port}", daemon=True)
         self._writer.start()
-        print(f"RTSP: open rtsp://{'localhost' if self.host == '0.0.0.0' else self.host}:{self.port}/{self.name}")
+        if self.token is None:
+            print(no_auth_warning(self.uri))
+        print(f"RTSP: open {self.url}")
         return self
+
+    @property
+    def url(self) -> str:
+        """What a client opens: the credentials in the URL when a token is needed."""
+        credentials = f"{RTSP_USER}:{self.token}@" if self.token else ""
+        return f"rtsp://{credentials}{'localhost' if self.host == '0.0.0.0' else self.host}:{self.port}/{self.name}"
 
     def write(self, rgb: np.ndarray, pts: float | None, overlay: str = "") -> bool:
         h, w = rgb.shape[:2]

@@ -8,10 +8,17 @@ outputs. Each viewer gets its own track, which sends the newest frame at the str
 page goes away. No STUN server is used: viewers on the same network (or loopback) connect by
 host candidates, as a car's display or a laptop on its Wi-Fi would.
 
-    webrtc://@:8080/live            every interface, page at http://<this machine>:8080/live
+    webrtc://@:8080/live            every interface, page at http://<this machine>:8080/live?token=...
     webrtc://127.0.0.1:8080/live    this machine only
+    webrtc://@:8080/live?token=SECRET&viewers=8
 
-aiortc and aiohttp are imported only when such an output opens (the `webrtc` extra).
+The page and its offer endpoint need the run's access token (runtime/stream_auth.py: printed in
+the URL to open; 401 without it). At most `viewers` (default 4) watch at once (503 beyond); a
+viewer whose connection is not up within CONNECT_TIMEOUT_S, fails or closes is released, and an
+offer that is not a valid SDP gets 400.
+
+aiortc and aiohttp are imported only when such an output opens (the `webrtc` extra); whether
+they are installed is checked when the output is made, before any model loads.
 """
 
 from __future__ import annotations
@@ -27,9 +34,12 @@ import numpy as np
 
 from .sinks import Sink, SinkError
 from .sources import SourceInfo
+from .stream_auth import TokenError, no_auth_warning, query_value, stream_token, token_matches
 
 SCHEME = "webrtc"
 START_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 15.0  # an offer whose connection is not up by then was abandoned
+DEFAULT_MAX_VIEWERS = 4
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>nircolor: {name}</title>
@@ -51,7 +61,7 @@ async function start() {{
     if (pc.iceGatheringState === "complete") return done();
     pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
   }});
-  const answer = await fetch("/{name}/offer", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+  const answer = await fetch("/{name}/offer{query}", {{method: "POST", headers: {{"Content-Type": "application/json"}},
     body: JSON.stringify({{sdp: pc.localDescription.sdp, type: pc.localDescription.type}})}});
   if (!answer.ok) {{ state.textContent = "refused: " + await answer.text(); return; }}
   await pc.setRemoteDescription(await answer.json());
@@ -81,9 +91,19 @@ def parse(uri: str) -> tuple[str, int, str]:
 class WebRTCSink(Sink):
     shows_overlay = True  # a person watches it
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, auth: bool = True):
+        missing = [m for m in ("aiortc", "aiohttp") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise SinkError(f"webrtc:// outputs need {' and '.join(missing)}: pip install 'nircolor[webrtc]'")
         self.uri = uri
         self.host, self.port, self.name = parse(uri)
+        try:
+            self.token = stream_token(uri, auth)
+            self.max_viewers = int(query_value(uri, "viewers") or DEFAULT_MAX_VIEWERS)
+        except (TokenError, ValueError) as exc:
+            raise SinkError(f"{uri}: {exc}") from None
+        if self.max_viewers < 1:
+            raise SinkError(f"{uri}: viewers must be at least 1")
         self.fps = Fraction(30)
         self._latest: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -96,10 +116,13 @@ class WebRTCSink(Sink):
 
     # The pipeline's side -------------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        """The address to open: the page, with the token when one is needed."""
+        host = "localhost" if self.host == "0.0.0.0" else self.host
+        return f"http://{host}:{self.port}/{self.name}" + (f"?token={self.token}" if self.token else "")
+
     def open(self, info: SourceInfo, size: tuple[int, int]) -> "WebRTCSink":
-        missing = [m for m in ("aiortc", "aiohttp") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise SinkError(f"webrtc:// outputs need {' and '.join(missing)}: pip install 'nircolor[webrtc]'")
         self.fps = info.fps or Fraction(30)
         w, h = size
         self._latest = np.zeros((h + h % 2, w + w % 2, 3), np.uint8)  # what a viewer sees before the first frame
@@ -109,7 +132,9 @@ class WebRTCSink(Sink):
         if not started.wait(START_TIMEOUT_S) or failure:
             reason = failure[0] if failure else "it did not start in time"
             raise SinkError(f"cannot serve {self.uri}: {reason}; choose another port or address")
-        print(f"WebRTC: watch at http://{'localhost' if self.host == '0.0.0.0' else self.host}:{self.port}/{self.name}")
+        if self.token is None:
+            print(no_auth_warning(self.uri))
+        print(f"WebRTC: watch at {self.url}" + (" (from another machine: this machine's address instead of localhost)" if self.host == "0.0.0.0" else ""))
         return self
 
     def write(self, rgb: np.ndarray, pts: float | None, overlay: str = "") -> bool:
@@ -173,15 +198,32 @@ class WebRTCSink(Sink):
 
         raise web.HTTPFound(f"/{self.name}")
 
+    def _refused(self, request):
+        """A 401 response when the request does not carry the run's token, else None."""
+        from aiohttp import web
+
+        if token_matches(self.token, request.query.get("token")):
+            return None
+        return web.Response(status=401, text="this stream needs its access token: open the URL that nircolor printed (...?token=...)")
+
     async def _page(self, request):
         from aiohttp import web
 
-        return web.Response(text=PAGE.format(name=self.name), content_type="text/html")
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        query = f"?token={self.token}" if self.token else ""
+        return web.Response(text=PAGE.format(name=self.name, query=query), content_type="text/html")
 
     async def _offer(self, request):
         from aiohttp import web
         from aiortc import RTCPeerConnection, RTCSessionDescription
 
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        if len(self._peers) >= self.max_viewers:
+            return web.Response(status=503, text=f"{self.max_viewers} viewers are watching already; try again later")
         try:
             params = await request.json()
             offer = RTCSessionDescription(sdp=params["sdp"], type=params["type"])
@@ -196,11 +238,20 @@ class WebRTCSink(Sink):
             if pc.connectionState in ("failed", "closed"):
                 await self._drop(pc)
 
-        pc.addTrack(_newest_frame_track(self))
-        await pc.setRemoteDescription(offer)
-        await pc.setLocalDescription(await pc.createAnswer())
+        try:
+            pc.addTrack(_newest_frame_track(self))
+            await pc.setRemoteDescription(offer)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc raises several types for an SDP it cannot use
+            await self._drop(pc)
+            return web.Response(status=400, text=f"cannot use this offer ({type(exc).__name__}); expected the SDP offer of a browser")
+        asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, lambda: asyncio.ensure_future(self._drop_if_not_connected(pc)))
         return web.Response(content_type="application/json",
                             text=json.dumps({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}))
+
+    async def _drop_if_not_connected(self, pc) -> None:
+        if pc.connectionState != "connected":
+            await self._drop(pc)
 
     async def _drop(self, pc) -> None:
         if pc in self._peers:

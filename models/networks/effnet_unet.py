@@ -171,11 +171,16 @@ class EffNetUNet(nn.Module):
             and ReLU) before the FiLM layers read it (default 0: they read all 1280). On 600
             training scenes, 1280 inputs per FiLM layer let the network memorise each scene's
             exposure; a narrow code has to generalise it.
+        smooth_head: the per-pixel head also gets a 5x5 box-filtered NIR and a third weight per
+            channel that mixes it in: RGB = (1 + gain) * NIR + mix * (blur(NIR) - NIR) + offset.
+            The plain head copies the sensor's noise into the colour (it multiplies the raw NIR);
+            trained on noisy NIR (--augment), this one can smooth where the scene is flat and keep
+            the edges (default off).
     Pretrained weights are loaded by `load_pretrained()` before training, not by the
     constructor: a trained checkpoint carries every weight itself.
     """
 
-    def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0):
+    def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0, smooth_head: bool = False):
         super().__init__()
         if width < 2:
             raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
@@ -194,8 +199,10 @@ class EffNetUNet(nn.Module):
             prev = cout
         # Few channels cross to full resolution: upsampling and the per-pixel MLP are memory-bound.
         self.to_pixel = nn.Conv2d(prev, PIXEL_CHANNELS, 1)
-        self.pixel_mlp = nn.Sequential(nn.Conv2d(PIXEL_CHANNELS + 1, 2 * PIXEL_CHANNELS, 1), nn.ReLU(inplace=True),
-                                       nn.Conv2d(2 * PIXEL_CHANNELS, 6, 1))
+        self.smooth_head = smooth_head
+        inputs = PIXEL_CHANNELS + (2 if smooth_head else 1)
+        self.pixel_mlp = nn.Sequential(nn.Conv2d(inputs, 2 * PIXEL_CHANNELS, 1), nn.ReLU(inplace=True),
+                                       nn.Conv2d(2 * PIXEL_CHANNELS, 9 if smooth_head else 6, 1))
         init_weights(self)
         squeeze = set(map(id, self.context_squeeze.modules())) if self.context_squeeze is not None else set()
         for m in [*(m for m in self.modules() if isinstance(m, nn.Linear) and id(m) not in squeeze), self.pixel_mlp[-1]]:
@@ -241,6 +248,10 @@ class EffNetUNet(nn.Module):
         for level, skip in zip(self.levels, reversed(taps[1:-1])):
             y = level(y, skip, context)
         y = F.interpolate(self.to_pixel(y), size=nir.shape[-2:], mode="bilinear", align_corners=False)
-        gain, offset = self.pixel_mlp(torch.cat([y, nir], dim=1)).chunk(2, dim=1)
         grey = 2 * x - 1  # the NIR frame in the output's [-1, 1] range
-        return torch.clamp((1 + gain) * grey + offset, -1.0, 1.0)[..., :h, :w]
+        if not self.smooth_head:
+            gain, offset = self.pixel_mlp(torch.cat([y, nir], dim=1)).chunk(2, dim=1)
+            return torch.clamp((1 + gain) * grey + offset, -1.0, 1.0)[..., :h, :w]
+        detail = F.avg_pool2d(F.pad(grey, (2, 2, 2, 2), mode="replicate"), 5, stride=1) - grey
+        gain, mix, offset = self.pixel_mlp(torch.cat([y, nir, detail], dim=1)).chunk(3, dim=1)
+        return torch.clamp((1 + gain) * grey + mix * detail + offset, -1.0, 1.0)[..., :h, :w]

@@ -132,11 +132,16 @@ def test_rtsp_server_serves_clients_that_come_and_go():
     sink = open_sink(f"rtsp://127.0.0.1:{port}/live")
     assert isinstance(sink, RtspServerSink)
     sink.open(INFO, (160, 120))
+    assert sink.url == f"rtsp://nircolor:{sink.token}@127.0.0.1:{port}/live" and len(sink.token) >= 16
     feeder = Feeder(sink)
     feeder.start()
     try:
+        # Without the run's credentials, or with wrong ones, the server refuses (401).
+        for url in (f"rtsp://127.0.0.1:{port}/live", f"rtsp://nircolor:wrong-token@127.0.0.1:{port}/live"):
+            with pytest.raises(av.error.HTTPUnauthorizedError):
+                av.open(url, options={"rtsp_transport": "tcp"}, timeout=10)
         for _ in range(2):
-            with av.open(f"rtsp://127.0.0.1:{port}/live", options={"rtsp_transport": "tcp"}, timeout=10) as c:
+            with av.open(sink.url, options={"rtsp_transport": "tcp"}, timeout=10) as c:
                 frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(10), c.decode(video=0))]
             assert len(frames) == 10
             assert np.abs(frames[-1][60, 40].astype(int) - (200, 30, 30)).max() < 12
@@ -161,3 +166,20 @@ def test_rtsp_output_needs_a_port_and_a_name():
     for bad in ("rtsp://@/live", "rtsp://@:8554", "rtsp://@:8554/a/b"):
         with pytest.raises(SinkError, match="rtsp://@:PORT/NAME"):
             open_sink(bad)
+
+
+@pytest.mark.skipif(gst_python() is None, reason="no GStreamer RTSP server bindings")
+def test_rtsp_without_auth_is_said_and_open(capsys):
+    port = _free_tcp_port()
+    sink = open_sink(f"rtsp://127.0.0.1:{port}/live", auth=False)
+    sink.open(INFO, (160, 120))
+    feeder = Feeder(sink)
+    feeder.start()
+    try:
+        assert "without an access token (--no-auth)" in capsys.readouterr().out and sink.url == f"rtsp://127.0.0.1:{port}/live"
+        with av.open(sink.url, options={"rtsp_transport": "tcp"}, timeout=10) as c:
+            assert next(c.decode(video=0)).width == 160
+    finally:
+        feeder.stop.set()
+        feeder.join()
+        sink.close()

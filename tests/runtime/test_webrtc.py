@@ -24,6 +24,7 @@ from nircolor.runtime.webrtc_sink import WebRTCSink, parse
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 HAS_WEBRTC = all(importlib.util.find_spec(m) is not None for m in ("aiortc", "aiohttp"))
+TOKEN = "test-token-1234"
 
 
 def _free_port() -> int:
@@ -32,10 +33,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.skipif(not HAS_WEBRTC, reason="aiortc/aiohttp not installed (pip install 'nircolor[webrtc]')")
 def test_uri_forms_and_errors():
     assert parse("webrtc://@:8080/live") == ("0.0.0.0", 8080, "live")
     assert parse("webrtc://127.0.0.1:9000/cam0") == ("127.0.0.1", 9000, "cam0")
+    assert parse("webrtc://@:8080/live?token=abcdefgh12") == ("0.0.0.0", 8080, "live")
     assert isinstance(open_sink("webrtc://@:8080/live"), WebRTCSink)
+    sink = open_sink("webrtc://127.0.0.1:8080/live?token=abcdefgh12&viewers=2")
+    assert sink.url == "http://127.0.0.1:8080/live?token=abcdefgh12" and sink.max_viewers == 2
+    assert open_sink("webrtc://@:8080/live", auth=False).token is None
+    for bad_token in ("short", "has spaces in it", "quote\"quote\""):
+        with pytest.raises(SinkError, match="8 to 128 letters"):
+            open_sink(f"webrtc://@:8080/live?token={bad_token}")
     for bad in ("webrtc://@/live", "webrtc://@:8080", "webrtc://@:8080/a/b"):
         with pytest.raises(SinkError, match="webrtc://@:PORT/NAME"):
             parse(bad)
@@ -152,7 +161,7 @@ def test_browser_watches_the_colour_stream_while_a_recording_keeps_every_frame(t
 
     def pipeline():
         try:
-            outcome["result"] = run(str(clip), [f"webrtc://127.0.0.1:{port}/live", str(recording)], policy="live",
+            outcome["result"] = run(str(clip), [f"webrtc://127.0.0.1:{port}/live?token={TOKEN}", str(recording)], policy="live",
                                     layout="side-by-side", progress=False, backend="onnxruntime", device="cpu")
         except Exception as exc:  # reported by the assertions below
             outcome["error"] = exc
@@ -164,7 +173,7 @@ def test_browser_watches_the_colour_stream_while_a_recording_keeps_every_frame(t
         shots = []
         for visit in range(2):  # a viewer connects, leaves (the page is replaced), another connects
             async with Browser(tmp_path / f"profile{visit}") as browser:
-                shots.append(await browser.watch(f"http://127.0.0.1:{port}/live"))
+                shots.append(await browser.watch(f"http://127.0.0.1:{port}/live?token={TOKEN}"))
                 await browser.call("Page.navigate", url="about:blank")
         return shots
 
@@ -186,3 +195,70 @@ def test_browser_watches_the_colour_stream_while_a_recording_keeps_every_frame(t
     with av.open(str(recording)) as c:
         recorded = sum(1 for _ in c.decode(video=0))
     assert recorded == result.frames_written > 0 and result.frames_written + result.dropped >= result.frames_read
+
+
+@pytest.mark.skipif(not HAS_WEBRTC, reason="aiortc/aiohttp not installed (pip install 'nircolor[webrtc]')")
+def test_strangers_are_refused_and_failed_or_abandoned_viewers_are_released(monkeypatch, capsys):
+    """No page and no stream without the run's token (401); a bad offer gets 400 and holds
+    nothing; offers from clients that leave at once are released within seconds; beyond the
+    viewer limit 503."""
+    import aiohttp
+    from aiortc import RTCPeerConnection
+
+    from nircolor.runtime import webrtc_sink
+    from nircolor.runtime.sources import SourceInfo
+
+    monkeypatch.setattr(webrtc_sink, "CONNECT_TIMEOUT_S", 1.0)
+    port = _free_port()
+    sink = open_sink(f"webrtc://127.0.0.1:{port}/live?token={TOKEN}&viewers=2")
+    sink.open(SourceInfo("test", True, 64, 48), (64, 48))
+    assert f"http://127.0.0.1:{port}/live?token={TOKEN}" in capsys.readouterr().out
+    base = f"http://127.0.0.1:{port}/live"
+
+    async def offer_sdp() -> tuple[RTCPeerConnection, dict]:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc, {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+    async def visit():
+        async with aiohttp.ClientSession() as http:
+            for url in (base, f"{base}?token=wrong-token-123"):
+                async with http.get(url) as r:
+                    assert r.status == 401 and "access token" in await r.text()
+            async with http.get(f"{base}?token={TOKEN}") as r:
+                assert r.status == 200 and f"/live/offer?token={TOKEN}" in await r.text()
+            pc, offer = await offer_sdp()
+            async with http.post(f"{base}/offer", json=offer) as r:
+                assert r.status == 401
+            async with http.post(f"{base}/offer?token={TOKEN}", data=b"not json") as r:
+                assert r.status == 400
+            async with http.post(f"{base}/offer?token={TOKEN}", json={"sdp": "v=0 garbage", "type": "offer"}) as r:
+                assert r.status == 400
+            assert sink.viewers == 0
+            # Clients that send an offer and leave at once; the third is over the limit.
+            statuses = []
+            for _ in range(3):
+                async with http.post(f"{base}/offer?token={TOKEN}", json=offer) as r:
+                    statuses.append(r.status)
+            assert statuses == [200, 200, 503] and sink.viewers == 2
+            await pc.close()
+            for _ in range(50):
+                if sink.viewers == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert sink.viewers == 0
+            async with http.post(f"{base}/offer?token={TOKEN}", json=offer) as r:
+                assert r.status == 200  # room again
+
+    try:
+        asyncio.run(visit())
+    finally:
+        sink.close()
+
+
+def test_webrtc_without_aiortc_is_refused_before_any_work(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aiortc" else real(name, *a))
+    with pytest.raises(SinkError, match="pip install 'nircolor\\[webrtc\\]'"):
+        open_sink("webrtc://@:8080/live")
