@@ -47,6 +47,7 @@ def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "fr
                                "pip install 'nircolor[train]', or pass an ONNX file exported elsewhere") from None
         print(f"exporting {source.name} to {path} (once; checked against PyTorch)")
         export_checked(source, path, io=io, fp16=fp16, graph=graph)
+        _seal(path)
     return path
 
 
@@ -62,22 +63,40 @@ def _int8_for(model: str, io: str, graph: str) -> Path:
     if not path.exists():
         print(f"quantizing {fp32.name} to INT8 into {path} (once; calibrated on the shipped sample frames, checked against FP32)")
         int8.quantize(fp32, path, int8.calibration_frames())
+        _seal(path)
     return path
 
 
+def _checksum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _seal(path: Path) -> None:
+    """Record a checked cache entry's SHA-256 beside it (written whole, then renamed)."""
+    sidecar = _checksum_file(path)
+    partial = sidecar.with_name(sidecar.name + ".partial")
+    partial.write_text(zoo.file_sha256(path) + "\n")
+    partial.replace(sidecar)
+
+
 def _drop_if_damaged(path: Path, remedy: str) -> None:
-    if path.exists() and not _readable(path):
-        print(f"the cached {path} is damaged; {remedy}")
+    if path.exists() and not _intact(path):
+        print(f"the cached {path} is damaged or unchecked; {remedy}")
         path.unlink()
+        _checksum_file(path).unlink(missing_ok=True)
 
 
-def _readable(path: Path) -> bool:
-    """A cached export that loads and carries our metadata (exports are renamed into the cache
-    only once checked, so this catches damage after the fact: a bad disk, a stray edit)."""
+def _intact(path: Path) -> bool:
+    """A cached export whose bytes are the ones checked when it was made (its SHA-256 sidecar),
+    and that carries our metadata. Exports are renamed into the cache only once checked, so this
+    catches damage after the fact: a bad disk, a stray edit, bit rot that keeps the size."""
+    sidecar = _checksum_file(path)
     try:
+        if sidecar.read_text().strip() != zoo.file_sha256(path):
+            return False
         read_metadata(path)
         return True
-    except OnnxModelError:
+    except (OSError, OnnxModelError):
         return False
 
 
