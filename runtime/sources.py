@@ -70,6 +70,23 @@ class SourceInfo:
     notes: list[str] = field(default_factory=list)
 
 
+def _announced_seconds(container, stream) -> float | None:
+    """The video's duration as its container announces it: the stream's own, Matroska's per-track
+    DURATION tag, or the whole file's when it holds no audio (audio may run longer)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            pass
+    if container.duration and not container.streams.audio:
+        return container.duration / 1_000_000
+    return None
+
+
 def _open_video(url: str, failure: str, **kwargs):
     """Open `url` with PyAV and return (container, first video stream); `failure` starts the
     message of the SourceError raised when that is not possible."""
@@ -126,6 +143,10 @@ class VideoFileSource(Source):
         self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
         self.info.fps = stream.average_rate or stream.guessed_rate
         self.info.frames = stream.frames or None
+        # Matroska and WebM count no frames but keep the duration in their header, which a cut
+        # file still has: a file that ends well short of it is truncated (said, exit 3).
+        self._announced = None if self.info.frames else _announced_seconds(self.container, stream)
+        self._last_pts: float | None = None
         self.info.time_base = stream.time_base
         self.info.audio = bool(self.container.streams.audio)
         self._sixteen = "16" in (stream.codec_context.pix_fmt or "")
@@ -156,7 +177,7 @@ class VideoFileSource(Source):
         try:
             frame, problem = next(self._frames)
         except StopIteration:
-            return Read(Status.END, index=self._index)
+            return Read(Status.END, index=self._index, reason=self._short_of_announced())
         except Exception as exc:  # demuxer failure mid-file (truncated container)
             return Read(Status.END, index=self._index, reason=f"stream ended early: {exc}")
         index = self._index
@@ -164,12 +185,21 @@ class VideoFileSource(Source):
         if frame is None:
             return Read(Status.SKIP, index=index, reason=problem)
         pts = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+        self._last_pts = pts if pts is not None else self._last_pts
         if self.realtime:
             self._wait_for(pts if pts is not None else index / float(self.info.fps or 25))
         array = frame.to_ndarray(format="gray16le" if self._sixteen else "gray")
         if self._quarter_turns:
             array = np.ascontiguousarray(np.rot90(array, self._quarter_turns))
         return Read(Status.OK, to_nir(array), pts, index)
+
+    def _short_of_announced(self) -> str | None:
+        """Why the file ended early, when its header announced a duration the frames fall short
+        of by more than a second; None when it ended where it said (or said nothing)."""
+        if self._announced is None or self._last_pts is None or self._last_pts + 1.0 >= self._announced:
+            return None
+        return (f"the file ends at {self._last_pts:.2f} s of the {self._announced:.2f} s its header announces: it is truncated "
+                "or damaged")
 
     def _wait_for(self, pts: float) -> None:
         if self._clock is None:

@@ -67,3 +67,14 @@ def test_statistics_on_a_full_disk_say_so_and_leave_no_partial_file(tmp_path, mo
     with pytest.raises(SinkError, match="could not write the statistics .*No space left on device.*outputs are complete"):
         report(PipelineResult(policy="offline"), str(tmp_path / "s.json"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_truncated_matroska_file_is_reported_not_passed_as_complete(tmp_path, capsys):
+    clip = make_clip(tmp_path / "c.mkv", frames=48, audio=True)  # 4 s at 12 fps, with sound
+    assert main(["transcode", str(clip), str(tmp_path / "whole.mkv"), *ORT]) == 0
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    capsys.readouterr()
+    assert main(["transcode", str(cut), str(tmp_path / "o.mkv"), *ORT]) == 3
+    assert "its header announces: it is truncated or damaged" in capsys.readouterr().out
