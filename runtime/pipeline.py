@@ -24,10 +24,10 @@ import numpy as np
 from .backends.base import Runner
 from .frames import crop_batch, pad_batch, side_by_side
 from .sinks import Sink
-from .sources import Source, Status
+from .sources import Read, Source, Status
 from .stabilise import TemporalStabiliser
 from .stats import RecentRate, Stats
-from ..models.upsample import WorkingSize
+from ..models.upsample import WorkingSize, frame_min_side
 
 LAYOUTS = ("color", "side-by-side")
 _END = object()
@@ -137,6 +137,7 @@ class Pipeline:
     def __init__(self, source: Source, runner: Runner, sinks: Sequence[Sink], config: PipelineConfig = PipelineConfig(),
                  on_frame: Callable[[PipelineResult], None] | None = None):
         self.source, self.runner, self.sinks, self.config = source, runner, list(sinks), config
+
         self.on_frame = on_frame
         self.stats = Stats()
         self.result = PipelineResult(policy=config.policy)
@@ -183,6 +184,11 @@ class Pipeline:
                     break
                 if read.status is Status.TIMEOUT:
                     continue
+                if read.status is Status.OK and min(read.frame.shape[:2]) < self._min_side():
+                    # One image too small for the model (a thumbnail in a folder) is left out like
+                    # an unreadable one, not the end of the run.
+                    h, w = read.frame.shape[:2]
+                    read = Read(Status.SKIP, index=read.index, reason=f"a {w}x{h} frame is below the model's smallest side of {self._min_side()} px")
                 if read.status is Status.SKIP:
                     # Said in the output's terms: which output frames the missing one falls between.
                     n = self.result.frames_read
@@ -197,6 +203,11 @@ class Pipeline:
             self._fail("capture", exc)
         finally:
             self._q_in.put(_END, self._stop)
+
+    def _min_side(self) -> int:
+        """The smallest frame side the loaded model takes whole (1: it takes padded frames of any size)."""
+        info = self.runner.info
+        return frame_min_side(info.pad_multiple) if info is not None and info.whole_frames else 1
 
     def _cut_short(self, frames_seen: int) -> bool:
         expected = self.source.info.frames

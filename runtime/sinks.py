@@ -160,6 +160,7 @@ class VideoFileSink(Sink):
         self.container = None
         self._last_pts = None
         self._end_seconds: float | None = None
+        self._told_scaled = False
 
     def check(self, source_path):
         check_destination(self.path, source_path, self.overwrite, "video")
@@ -231,6 +232,11 @@ class VideoFileSink(Sink):
     def write(self, rgb, pts, overlay=""):
         import av
 
+        h, w = rgb.shape[:2]
+        if (w + w % 2, h + h % 2) != (self.stream.width, self.stream.height) and not self._told_scaled:
+            self._told_scaled = True  # once: a folder of mixed sizes would repeat it for every frame
+            self.log(f"note: frame {self.frames} is {w}x{h} but {self.path} is {self.stream.width}x{self.stream.height}: frames of "
+                     "another size are scaled to it; write PNG frames (an output folder ending in /) to keep each size")
         seconds = pts if pts is not None else self.frames / float(self.fps)
         frame, ticks = encoder_frame(rgb, seconds, self.time_base, self._last_pts)
         self._last_pts = ticks

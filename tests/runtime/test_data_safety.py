@@ -78,3 +78,14 @@ def test_a_truncated_matroska_file_is_reported_not_passed_as_complete(tmp_path, 
     capsys.readouterr()
     assert main(["transcode", str(cut), str(tmp_path / "o.mkv"), *ORT]) == 3
     assert "its header announces: it is truncated or damaged" in capsys.readouterr().out
+
+
+def test_one_image_too_small_is_skipped_and_mixed_sizes_are_said(tmp_path, capsys):
+    frames = tmp_path / "frames"
+    _frames(frames, 3)
+    cv2.imwrite(str(frames / "0001.png"), np.full((8, 8), 90, np.uint8))  # a thumbnail among the frames
+    cv2.imwrite(str(frames / "0003.png"), np.full((96, 128), 90, np.uint8))  # another size
+    assert main(["transcode", str(frames), str(tmp_path / "o.mp4"), *ORT]) == 3
+    out = capsys.readouterr().out
+    assert "read 3 frames, wrote 3" in out and "a 8x8 frame is below the model's smallest side" in out
+    assert "frame 2 is 128x96 but" in out and "are scaled to it" in out
