@@ -149,6 +149,7 @@ class VideoFileSink(Sink):
         ".avi": {"flush_packets": "1"},  # AVI's index is optional: FFmpeg reads a cut file without it
     }
     KEYFRAME_SECONDS = 1.0  # where a player can start or seek
+    _NO_EDIT_LIST = (".mp4", ".mov")
 
     def __init__(self, path: str, codec: str = "h264", crf: int = 18, audio_from: str | None = None, overwrite: bool = False,
                  log=print):
@@ -190,6 +191,11 @@ class VideoFileSink(Sink):
         stream.codec_context.time_base = self.time_base
         stream.codec_context.gop_size = max(1, round(float(fps) * self.KEYFRAME_SECONDS))
         stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        if self.path.suffix.lower() in self._NO_EDIT_LIST:
+            # B-frames make the first decode time negative; a fragmented MP4 cannot say so (no
+            # edit list), so the muxer would shift every video timestamp by a frame and the
+            # picture would lag the sound. Without B-frames timestamps stay the source's.
+            stream.options["bf"] = "0"
         self.stream, self.fps = stream, fps
         self._audio_in = self._next_audio = None
         if self.audio_from and info.audio:

@@ -1,6 +1,8 @@
 """What a user keeps is never overwritten, and bad options are refused before any work (issue 23)."""
 
 import errno
+import shutil
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -89,3 +91,30 @@ def test_one_image_too_small_is_skipped_and_mixed_sizes_are_said(tmp_path, capsy
     out = capsys.readouterr().out
     assert "read 3 frames, wrote 3" in out and "a 8x8 frame is below the model's smallest side" in out
     assert "frame 2 is 128x96 but" in out and "are scaled to it" in out
+
+
+def _first_times(path: Path) -> tuple[float, float]:
+    """The first video frame's and the first audio frame's presentation time, in seconds."""
+    import av
+
+    with av.open(str(path)) as c:
+        video = next(c.decode(video=0))
+    with av.open(str(path)) as c:
+        audio = next(c.decode(audio=0))
+    return float(video.pts * video.time_base), float(audio.pts * audio.time_base)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="FFmpeg's command-line tool makes the moving test clip (apt-get install ffmpeg)")
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_picture_and_sound_keep_the_sources_timing(tmp_path, suffix):
+    # A moving picture, so that the encoder uses B-frames (which shifted fragmented MP4 output by a frame).
+    clip = tmp_path / f"c{suffix}"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30", "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=48000", "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(clip)], check=True)
+    out = tmp_path / f"o{suffix}"
+    assert main(["transcode", str(clip), str(out), *ORT]) == 0
+    (video_in, audio_in), (video_out, audio_out) = _first_times(clip), _first_times(out)
+    half_frame = 0.5 / 30
+    assert abs(video_out - video_in) < half_frame, (video_in, video_out)
+    assert abs((video_out - audio_out) - (video_in - audio_in)) < half_frame
