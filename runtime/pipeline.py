@@ -1,7 +1,7 @@
 """The threaded pipeline: capture -> (preprocess, infer, postprocess) -> output, joined by
 bounded queues.
 
-Two policies (DESIGN.md):
+Two policies (docs/design.md):
 - live: newest frame wins. Each queue holds one item; a stage that falls behind finds the older
   item replaced and the replaced frame counted as a drop, so latency stays bounded.
 - offline: nothing is dropped; order and timestamps are kept; full queues block the stage

@@ -41,7 +41,7 @@ DRY_RUN_ENV = "NIRCOLOR_GPU_DRY_RUN"
 PACK = ROOT / ".devdata"
 IMAGENET = "imagenet/efficientnet-lite0.fp16.pt"
 RECIPE_NAME = "effnet32-ctx32-l2"
-# The default model's recipe (README, models/weights/effnet32.md), at GPU batch size.
+# The default model's recipe (models/weights/effnet32.md), at GPU batch size.
 RECIPE = ("--arch", "effnet_unet", "--options", '{"width":32,"global_context":true,"context_width":32}', "--lr", "1e-3",
           "--pretrained", "--freeze-stride", "4", "--encoder-lr-scale", "0.1", "--infer-size", "384", "--crop", "256",
           "--ema", "0.99", "--augment", "0.5", "--objective", "l2", "--ssim-weight", "0.2", "--angular-weight", "0.5")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one command to run on a lent GPU machine (see scripts/gpu_run.py and the README's
-# "On a lent GPU" section): benchmark, check and train in 9 minutes, results under $OUT
+# The one command to run on a lent GPU machine (see scripts/gpu_run.py and docs/gpu.md):
+# benchmark, check and train in 9 minutes, results under $OUT
 # (./gpu-results when OUT is unset). Without a CUDA GPU it refuses (exit 2) unless
 # NIRCOLOR_GPU_DRY_RUN=1, which rehearses every step on the CPU with a tiny budget.
 set -euo pipefail

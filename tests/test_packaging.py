@@ -35,3 +35,15 @@ def test_every_shipped_data_file_is_package_data():
 def test_the_extras_the_format_table_names_exist():
     extras = set(PYPROJECT["project"]["optional-dependencies"])
     assert {f.extra for f in FORMATS.values()} <= extras
+
+
+def test_the_readme_reads_in_one_sitting_and_its_links_resolve():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    for page in ("README.md", *(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))):
+        body = (ROOT / page).read_text()
+        for target in re.findall(r"\]\(([^)#]+?)\)", body):
+            if "://" not in target:
+                assert (ROOT / page).parent.joinpath(target).resolve().exists(), f"{page} links to missing {target}"

@@ -26,7 +26,7 @@ def test_full_hd_frame(name):
 
 
 def test_snet_paper_width_matches_published_size():
-    # DESIGN.md: ColorNet width 64, 5 levels is about 31 M parameters; width 16 about 1.9 M.
+    # docs/design.md: ColorNet width 64, 5 levels is about 31 M parameters; width 16 about 1.9 M.
     assert 30.5e6 < count_parameters(create("snet", width=64)) < 31.5e6
     assert 1.85e6 < count_parameters(create("snet", width=16)) < 1.95e6
 

@@ -24,7 +24,7 @@ def test_bench_writes_figures_with_machine_and_config(tmp_path, monkeypatch):
 
 
 def test_flops_match_the_published_snet_cost():
-    # DESIGN.md: SNet-64 is about 74 GFLOP at 224x224; the shipped width-16 SNet 1/16 of that.
+    # docs/design.md: SNet-64 is about 74 GFLOP at 224x224; the shipped width-16 SNet 1/16 of that.
     full = model_gflop("snet16", 224, 224)
     assert 4.0 < full < 5.0
 
