@@ -43,6 +43,7 @@ def export_checked(
     nirs = check.sample_frames(check_data, frames)
     samples = check.frame_samples(nirs) if graph == "frame" else check.pad_frames(nirs, card.pad_multiple)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out)
     temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.onnx")
     fp32_path = temporary.with_name(temporary.name + ".fp32-reference.onnx")
     try:
@@ -64,6 +65,25 @@ def export_checked(
         temporary.unlink(missing_ok=True)
         fp32_path.unlink(missing_ok=True)
     return ExportResult(out, reports)
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Temporary files of earlier exports to `out` whose process is gone (killed midway): they
+    are nobody's and would stay for good. A live process's are left alone (an export beside ours)."""
+    for partial in out.parent.glob(f".{out.name}.partial-*.onnx*"):
+        pid = partial.name[len(f".{out.name}.partial-"):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def export_int8(model: str | Path, out: str | Path, target: str = "cpu", calibration: str | Path | None = None,

@@ -1,5 +1,7 @@
 """ONNX export: metadata, dynamic shapes, parity against PyTorch on real frames, bad input."""
 
+import os
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -121,6 +123,19 @@ def test_export_checked_refuses_below_the_floor(tmp_path, monkeypatch, model_pat
     with pytest.raises(check.ParityError, match=r"refused .*x.onnx: ONNX FP32 vs PyTorch .* \(needs at least 1000 dB"):
         export_checked(model_path, tmp_path / "x.onnx", frames=1)
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_killed_exports_leftovers_are_removed_by_the_next_and_a_live_ones_kept(tmp_path, model_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".x.onnx.partial-{gone}.onnx"  # what an export killed midway (SIGKILL) leaves
+    stale.write_bytes(b"\0" * 1000)
+    live = tmp_path / f".x.onnx.partial-{os.getppid()}.onnx"  # an export running beside this one
+    live.write_bytes(b"\0" * 1000)
+    export_checked(model_path, tmp_path / "x.onnx", frames=1)
+    assert (tmp_path / "x.onnx").exists() and not stale.exists() and live.exists()
 
 
 def test_an_interrupted_check_leaves_no_model_behind(tmp_path, monkeypatch, model_path):
