@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import fields
 
@@ -134,13 +135,19 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
-    from nircolor.runtime.fleet import transcode_fleet
+    from nircolor.runtime.fleet import FleetStopped, transcode_fleet
+    from nircolor.runtime.signals import signal_exit_status
 
-    summary = transcode_fleet(args.source, args.output_file, address=args.cluster, workers=args.workers,
-                              cpus_per_worker=args.cpus_per_worker, progress=not args.no_progress, model=args.model,
-                              backend=args.backend, device=args.device, fp16=args.fp16, int8=args.int8, layout=args.layout,
-                              batch=args.batch, codec=args.codec, max_frames=args.max_frames, infer_scale=args.infer_scale,
-                              input_bits=args.input_bits, stabilise=args.stabilise)
+    try:
+        summary = transcode_fleet(args.source, args.output_file, address=args.cluster, workers=args.workers,
+                                  cpus_per_worker=args.cpus_per_worker, progress=not args.no_progress, model=args.model,
+                                  backend=args.backend, device=args.device, fp16=args.fp16, int8=args.int8, layout=args.layout,
+                                  batch=args.batch, codec=args.codec, max_frames=args.max_frames, infer_scale=args.infer_scale,
+                                  input_bits=args.input_bits, stabilise=args.stabilise)
+    except FleetStopped as exc:
+        print(f"nircolor transcode: {exc}; finished outputs are kept, the rest are redone by running the same command again",
+              file=sys.stderr)
+        return signal_exit_status(signal.Signals(exc.signum).name)
     counts = summary.counts()
     print(f"{counts['done']} transcoded, {counts['skipped']} already complete (skipped), {counts['failed']} failed, "
           f"on {summary.workers} workers in {summary.seconds:.1f} s; summary: {summary.output_dir}/fleet-summary.json")

@@ -20,6 +20,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +32,19 @@ from tqdm import tqdm
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m4v")
 SUMMARY_NAME = "fleet-summary.json"
 PROGRESS_EVERY = 10  # frames between a worker's progress reports
+
+
+class FleetStopped(Exception):
+    """SIGTERM or SIGHUP stopped the fleet run: workers are stopped, finished outputs kept, the
+    unfinished ones stay hidden temporaries (a re-run redoes them)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise FleetStopped(signum)
 
 
 class FleetError(ValueError):
@@ -296,9 +311,22 @@ def transcode_fleet(inputs: list[str], output_dir: str | Path, address: str = "l
             summary.seconds = time.perf_counter() - start
             summary.write(out / SUMMARY_NAME)
 
+        # `docker stop`, systemd and a closed terminal: stop the workers and Ray in order, as
+        # Ctrl-C does, instead of leaving Ray to die mid-call with a stack dump.
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
             _dispatch(ray, pool, todo, counter, bars, finished)
+        except (FleetStopped, KeyboardInterrupt):
+            for worker in pool:
+                ray.kill(worker)
+            if address == "local":
+                ray.shutdown()  # our own Ray: its processes go with us
+            raise
         finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
             for bar in bars:
                 bar.close()
     summary.seconds = time.perf_counter() - start

@@ -130,3 +130,26 @@ def test_local_cluster_transcodes_a_folder_survives_a_kill_and_finishes_only_wha
     assert not list(out.rglob(".*.partial*")) and not (out / "broken.mp4").exists()
     done = next(r for r in summary["recordings"] if r["status"] == "done")
     assert done["duration_s"] == pytest.approx(clips[Path(done["source"]).relative_to(tmp_path / "in").as_posix()] / 10, abs=0.15)
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'nircolor[cluster]')")
+def test_sigterm_stops_the_fleet_in_order_with_143(tmp_path):
+    """`docker stop` or systemd: the workers and our Ray stop, the exit status says SIGTERM, no
+    stack dump, finished outputs kept and unfinished ones left as hidden temporaries."""
+    for i in range(3):
+        _clip(tmp_path / "in" / f"{i}.mp4", 60)
+    out = tmp_path / "out"
+    run = _transcode(["--workers", "1", str(tmp_path / "in"), str(out)])
+    deadline = time.monotonic() + 240
+    while not list(out.rglob(".*partial*")) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # a recording is being written
+    run.send_signal(signal.SIGTERM)
+    log = run.communicate(timeout=120)[0]
+    assert run.returncode == 143, log
+    assert "stopped by SIGTERM" in log and "Traceback" not in log and "Stack" not in log
+    for done in out.glob("*.mp4"):
+        assert _frames(done) == 60  # a final name is still a complete output
+    deadline = time.monotonic() + 60
+    while _ray_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _ray_processes()
