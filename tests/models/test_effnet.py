@@ -82,3 +82,40 @@ def test_an_untrained_network_is_the_grey_baseline():
     with torch.no_grad():
         rgb = net(nir)
     assert torch.allclose(rgb, (2 * nir - 1).expand(1, 3, -1, -1), atol=1e-6)
+
+
+@pytest.mark.parametrize("options", [{"context_width": 8}, {"smooth_head": True}, {"context_width": 8, "smooth_head": True}])
+def test_the_squeezed_context_and_the_smoothing_head_start_as_grey_and_learn(options):
+    net = create("effnet_unet", width=8, **options)
+    nir = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(net.eval()(nir), (2 * nir - 1).expand(2, 3, -1, -1), atol=1e-6)
+    net.train()
+    target = torch.stack([2 * nir[:, 0] - 1, -0.2 * torch.ones_like(nir[:, 0]), 2 * nir[:, 0] - 1.2], dim=1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    squeeze_before = net.context_squeeze[0].weight.detach().clone() if options.get("context_width") else None
+    first = None
+    for _ in range(15):
+        loss = torch.nn.functional.mse_loss(net(nir), target)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first  # gradients reach the head and the squeezed context alike
+    if squeeze_before is not None:
+        assert not torch.equal(net.context_squeeze[0].weight, squeeze_before)  # the squeeze learns too
+
+
+def test_the_smoothing_head_can_take_the_noise_out():
+    """With mix = 1 everywhere the output is the 5x5 mean of the NIR: its noise shrinks."""
+    net = create("effnet_unet", width=8, smooth_head=True).eval()
+    torch.nn.init.constant_(net.pixel_mlp[-1].bias[3:6], 1.0)  # mix channels
+    flat = torch.full((1, 1, 64, 64), 0.5) + 0.05 * torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        out = net(flat)
+    assert out[0, :, 8:-8, 8:-8].std() < 0.5 * (2 * flat - 1)[0, 0, 8:-8, 8:-8].std()
+
+
+def test_a_context_width_needs_the_global_context():
+    with pytest.raises(ValueError, match="needs global_context"):
+        create("effnet_unet", width=8, global_context=False, context_width=8)

@@ -240,3 +240,27 @@ def test_frozen_layers_keep_their_statistics_when_refreshed():
     stem_bn.running_mean.fill_(0.5)
     refresh_bn_statistics(net, [torch.rand(2, 1, 64, 64)])
     assert torch.all(stem_bn.running_mean == 0.5)
+
+
+def test_l2_objective_is_the_mean_squared_error():
+    from nircolor.models.losses import L1Objective
+
+    nir, rgb, edges = _batch()
+    pred = rgb + 0.1 * torch.randn_like(rgb)
+    terms = L1Objective(norm=2)(pred, rgb, edges)
+    assert terms.total.item() == pytest.approx(torch.nn.functional.mse_loss(pred, rgb).item()) and "l2" in terms.parts
+    with pytest.raises(ValueError, match="norm must be 1 or 2"):
+        L1Objective(norm=3)
+
+
+def test_bf16_autocast_channels_last_and_minute_checkpoints_run(tmp_path, fixture_pairs, split_file):
+    out = tmp_path / "amp"
+    assert _train(fixture_pairs, out, split_file, "--objective", "l2", "--steps", "3", "--steps-per-epoch", "1000",
+                  "--amp", "bf16", "--checkpoint-minutes", "0.0001") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["amp"] == "bf16" and config["channels_last"] and config["objective"] == "l2"
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]  # a checkpoint each time the (tiny) interval passed
+    with pytest.raises(SystemExit):
+        _train(fixture_pairs, tmp_path / "bad", split_file, "--amp", "fp8", "--steps", "1")
+
