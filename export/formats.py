@@ -54,3 +54,21 @@ def default_path(source: str | Path, fmt: ExportFormat, io: str = "uint8", graph
 
 def help_text() -> str:
     return "; ".join(f"{f.name} ({f.suffix or 'a folder'}): {f.description}" for f in FORMATS.values())
+
+
+# The file decides its runner: which backends can open each kind of model.
+PLAN_SUFFIXES = (".plan", ".engine")
+RUNNERS_FOR_KIND: dict[str, tuple[str, ...]] = {
+    "plan": ("tensorrt",),  # a TensorRT engine: that GPU's TensorRT only
+    "onnx": ("tensorrt", "onnxruntime"),
+    "checkpoint": ("tensorrt", "onnxruntime", "torch"),  # a .pt file or a shipped model's name
+}
+
+
+def kind_of(model: str | Path) -> str:
+    """plan, onnx or checkpoint, from the file's suffix (a shipped model's name is a checkpoint)."""
+    suffix = Path(str(model)).suffix.lower()
+    if suffix in PLAN_SUFFIXES:
+        return "plan"
+    return "onnx" if suffix == ".onnx" else "checkpoint"
+

@@ -38,13 +38,38 @@ def pick(name: str = "auto") -> tuple[str, str]:
     return "torch", "neither TensorRT nor ONNX Runtime is installed"
 
 
+def _pick_for(name: str, model: str) -> tuple[str, str]:
+    """The backend for this model file: only runners that can open its kind (a TensorRT plan runs
+    on TensorRT alone; an ONNX file not on PyTorch), `auto` choosing among those present."""
+    from nircolor.export.formats import RUNNERS_FOR_KIND, kind_of
+
+    kind = kind_of(model)
+    allowed = RUNNERS_FOR_KIND[kind]
+    if name != "auto":
+        backend, why = pick(name)
+        if backend not in allowed:
+            what = {"plan": "a TensorRT plan", "onnx": "an ONNX file", "checkpoint": "a checkpoint"}[kind]
+            raise BackendError(f"{model} is {what}, which the {backend} backend cannot run; use --backend {' or '.join(allowed)}"
+                               + (" on the NVIDIA GPU it was built for (pip install 'nircolor[tensorrt]')" if kind == "plan" else ""))
+        return backend, why
+    if kind == "plan":
+        if importlib.util.find_spec("tensorrt") is None or not _cuda():
+            raise BackendError(f"{model} is a TensorRT plan: it runs only with TensorRT on the NVIDIA GPU it was built for "
+                               "(pip install 'nircolor[tensorrt]'); elsewhere pass the .onnx file it was built from")
+        return "tensorrt", "a TensorRT plan runs on TensorRT"
+    backend, why = pick("auto")
+    if backend not in allowed:
+        raise BackendError(f"{model} is an ONNX file and neither TensorRT nor ONNX Runtime is installed: pip install 'nircolor[cpu]'")
+    return backend, why
+
+
 def create(name: str, model: str, fp16: bool = False, device: str = "auto", threads: int | None = None,
            whole_frames: bool = True, int8: bool = False) -> tuple[Runner, str]:
     """`whole_frames`: run a checkpoint as the self-contained frame graph (what an exported file
     does; the default), or as the bare network with the host padding and upsampling around it.
     `int8`: the statically quantized graph (ONNX Runtime; for TensorRT, a plan built with
     `nircolor build --int8`)."""
-    backend, why = pick(name)
+    backend, why = _pick_for(name, model)
     if int8 and backend != "onnxruntime":
         raise BackendError(f"INT8 here runs on ONNX Runtime only; for TensorRT build an INT8 plan with "
                            f"'nircolor build --int8 --onnx MODEL.int8-trt.onnx' and pass the plan as --model (backend {backend} asked)")

@@ -64,8 +64,10 @@ def test_backend_matches_single_image_inference(name, real_frame, tmp_path_facto
         assert runner.info.whole_frames
         (out,) = runner.infer(real_frame[None, None])
     assert out.shape == expected.shape
-    # Same network, padded the same way; ONNX Runtime may round a few pixels the other way.
-    assert np.mean(np.abs(out.astype(int) - expected)) < 0.05
+    # Same network, padded the same way; ONNX Runtime may round a few pixels the other way, and the
+    # shipped ONNX file stores its (batch-norm folded) weights as float16: about 7 % of the values
+    # differ by one grey level (57 dB, scripts/ship_onnx.py), none by more than two.
+    assert np.mean(np.abs(out.astype(int) - expected)) < 0.1
     assert np.abs(out.astype(int) - expected).max() <= 2
 
 

@@ -91,3 +91,29 @@ def test_transcode_with_a_plan_imports_no_torch(tmp_path):
 
     r, g = blocks(frames[0][..., 0]), blocks(frames[0][..., 1])
     assert np.abs(r - blocks(nir)).mean() < 6 and np.abs(g - (255 - blocks(nir))).mean() < 6
+
+
+def test_a_plan_names_tensorrt_where_tensorrt_is_missing(tmp_path):
+    """The file decides its runner: a plan is never handed to ONNX Runtime or PyTorch (which
+    answered 'needs PyTorch' after trying to export it as a checkpoint)."""
+    from nircolor.cli import main as nircolor
+    from nircolor.runtime import backends
+    from nircolor.runtime.backends import BackendError
+
+    from .test_pipeline import make_clip
+
+    plan = write_plan(tmp_path / "m.plan")
+    clip = make_clip(tmp_path / "in.mp4", audio=False)
+    for backend in ("auto", "onnxruntime", "torch"):
+        proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "transcode", str(clip), str(tmp_path / f"{backend}.mp4"),
+                               "--backend", backend, "--model", str(plan), "--no-progress"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "TensorRT" in proc.stderr and "PyTorch" not in proc.stderr, (backend, proc.stderr)
+        assert not (tmp_path / f"{backend}.mp4").exists()
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"")
+    try:
+        backends.create("torch", str(onnx))
+        raise AssertionError("an ONNX file was handed to PyTorch")
+    except BackendError as exc:
+        assert "use --backend tensorrt or onnxruntime" in str(exc)
+    assert nircolor(["transcode", str(clip), str(tmp_path / "t.mp4"), "--backend", "torch", "--model", str(onnx), "--no-progress"]) == 2
