@@ -35,11 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # The CV run of each shipped model's recipe, and what it leaves out.
 CV_SOURCES = {
-    "effnet32": ("cv-effnet-noglobal-700.json", "the recipe at 700 steps per fold; the shipped weights had 620 steps on all pairs"),
+    "effnet32": ("cv-effnet32.json", "the recipe at 1400 steps per fold (folds 0-1 chose it at 700 steps); the shipped weights had 1400 steps on all pairs"),
     "estuary16": ("cv-estuary16.json", "5 minutes of one CPU thread per fold, as the shipped weights"),
     "triplet16": ("cv-triplet16.json", "5 minutes of one CPU thread per fold, as the shipped weights"),
     "twobranch16": ("cv-twobranch16.json", "5 minutes of one CPU thread per fold, as the shipped weights"),
-    "snet16": ("cv-effnet32.json#compared/runs/cv/snet16",
+    "snet16": ("cv-snet16.json",
                "SNet-16 with its EdgeNet objective at 8 minutes per fold; the shipped snet16 had about 4.5 hours"),
 }
 HEIGHT, WIDTH = 480, 640
