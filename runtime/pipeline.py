@@ -137,7 +137,6 @@ class Pipeline:
     def __init__(self, source: Source, runner: Runner, sinks: Sequence[Sink], config: PipelineConfig = PipelineConfig(),
                  on_frame: Callable[[PipelineResult], None] | None = None):
         self.source, self.runner, self.sinks, self.config = source, runner, list(sinks), config
-
         self.on_frame = on_frame
         self.stats = Stats()
         self.result = PipelineResult(policy=config.policy)
@@ -169,6 +168,7 @@ class Pipeline:
     # Stage 1: capture.
     def _capture(self) -> None:
         try:
+            min_side = self._min_side()  # the runner is loaded by now; once, not per frame
             while not self._stop.is_set() and not self._draining.is_set():
                 if self.config.max_frames is not None and self.result.frames_read >= self.config.max_frames:
                     self.result.stopped_by = f"--max-frames {self.config.max_frames}"
@@ -184,11 +184,11 @@ class Pipeline:
                     break
                 if read.status is Status.TIMEOUT:
                     continue
-                if read.status is Status.OK and min(read.frame.shape[:2]) < self._min_side():
+                if read.status is Status.OK and min(read.frame.shape[:2]) < min_side:
                     # One image too small for the model (a thumbnail in a folder) is left out like
                     # an unreadable one, not the end of the run.
                     h, w = read.frame.shape[:2]
-                    read = Read(Status.SKIP, index=read.index, reason=f"a {w}x{h} frame is below the model's smallest side of {self._min_side()} px")
+                    read = Read(Status.SKIP, index=read.index, reason=f"a {w}x{h} frame is below the model's smallest side of {min_side} px")
                 if read.status is Status.SKIP:
                     # Said in the output's terms: which output frames the missing one falls between.
                     n = self.result.frames_read
