@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # noqa: E402  (run as a script from a checkout)
 
 DRY_RUN_ENV = "NIRCOLOR_GPU_DRY_RUN"
 PACK = ROOT / ".devdata"

@@ -43,11 +43,10 @@ from pathlib import Path
 import cv2
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # noqa: E402  (run as a script from a checkout)
 
-from nircolor.models.data import EXTRA_MANIFEST, load_pair  # noqa: E402
-from nircolor.models.pairs import find_pairs  # noqa: E402
-from nircolor.models.zoo import CV_FOLDS  # noqa: E402
+from nircolor.models.data import EXTRA_MANIFEST, load_pair
+from nircolor.models.pairs import find_pairs
+from nircolor.models.zoo import CV_FOLDS
 
 DEFAULT_DEST = ROOT / ".devdata"
 MAIN_MANIFEST = "manifest.json"
