@@ -25,6 +25,7 @@ done), through the same reporting as a CPU run; `nircolor train --resume` contin
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -83,9 +84,7 @@ def _train_commands(work: Path, pack: Path, dry: bool, minutes: float) -> dict[s
     folds = cv_folds(pack / "splits" / "epfl-rgbnir-cv5.json")
     base = [sys.executable, "-m", "nircolor.cli", "train", "--data", str(pack / "epfl-rgbnir"), "--extra-data", str(pack / "epfl-extra"),
             *RECIPE, "--steps", "1000000", "--steps-per-epoch", "1000000", "--minutes", f"{minutes:.2f}"]
-    try:
-        import av  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("av") is None:
         base.append("--no-augment-h264")  # the image has no PyAV: said in the results
     if dry:
         base += ["--device", "cpu", "--threads", "1", "--batch", "2", "--crop", "64", "--val-limit", "2", "--steps", "2"]
