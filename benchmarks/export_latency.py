@@ -24,6 +24,7 @@ import torch
 from nircolor.export.check import compare, onnx_runner, pad_frames, sample_frames, torch_runner
 from nircolor.export.onnx import export_onnx
 from nircolor.models import checkpoint, zoo
+from nircolor.runtime import frames, frames_torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,8 +55,8 @@ def main() -> None:
 
     @torch.inference_mode()
     def pytorch(nir: np.ndarray) -> np.ndarray:
-        y = net(torch.from_numpy(nir).float().div_(255.0))
-        return ((y + 1.0) * 127.5).round_().clamp_(0, 255).byte().permute(0, 2, 3, 1).contiguous().numpy()
+        y = net(frames_torch.nir_to_network(torch.from_numpy(nir), card.input_range))
+        return frames_torch.network_to_rgb(y, card.output_range).contiguous().numpy()
 
     variants = {"PyTorch FP32": pytorch}
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,8 +73,8 @@ def main() -> None:
                     return sess.run(None, {"nir": nir})[0]
             else:
                 def run(nir, sess=sess):  # host does the conversions the uint8 graph does inside
-                    y = sess.run(None, {"nir": nir.astype(np.float32) * (1 / 255.0)})[0]
-                    return np.clip(np.rint((y + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+                    y = sess.run(None, {"nir": frames.nir_to_network(nir, card.input_range)})[0]
+                    return frames.network_to_rgb(y, card.output_range)
             variants[f"ONNX Runtime {'FP16' if fp16 else 'FP32'}, {io} I/O"] = run
 
         rows = {}
@@ -81,10 +82,10 @@ def main() -> None:
             times = timed(fn, frame, args.runs)
             rows[name] = {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95)), "min_ms": min(times)}
         reference, _ = torch_runner(args.model)
-        frames = pad_frames(sample_frames(limit=4), card.pad_multiple)
-        parity = {f"{io} {'fp16' if fp16 else 'fp32'}": compare(reference, onnx_runner(p), frames, ("PyTorch", "ONNX")).psnr_min
+        real_frames = pad_frames(sample_frames(limit=4), card.pad_multiple)
+        parity = {f"{io} {'fp16' if fp16 else 'fp32'}": compare(reference, onnx_runner(p), real_frames, ("PyTorch", "ONNX")).psnr_min
                   for (io, fp16), p in paths.items()}
-        parity["fp16 vs fp32 (float32 I/O)"] = compare(onnx_runner(paths[("float32", False)]), onnx_runner(paths[("float32", True)]), frames, ("fp32", "fp16")).psnr_min
+        parity["fp16 vs fp32 (float32 I/O)"] = compare(onnx_runner(paths[("float32", False)]), onnx_runner(paths[("float32", True)]), real_frames, ("fp32", "fp16")).psnr_min
 
     base = rows["PyTorch FP32"]["median_ms"]
     print(f"{args.model} at {frame.shape[2]}x{frame.shape[3]} (from {h}x{w}), {args.threads} threads, {args.runs} runs, uint8 frame in -> uint8 RGB out\n")

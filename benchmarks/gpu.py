@@ -50,7 +50,7 @@ def frame_graph(name: str, variant: str, device: torch.device) -> torch.nn.Modul
     if "channels-last" in variant:
         net = net.to(memory_format=torch.channels_last)
     compute = torch.float16 if variant.startswith("fp16") else torch.float32
-    return FrameGraph(net, card.pad_multiple, card.infer_size, compute).to(device).eval()
+    return FrameGraph.for_card(net, card, compute).to(device).eval()
 
 
 def runner_for(name: str, variant: str, device: torch.device, shape: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:

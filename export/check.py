@@ -11,6 +11,7 @@ import numpy as np
 
 from nircolor.models import zoo
 from nircolor.models.pairs import find_pairs, read_nir
+from nircolor.runtime import frames
 
 # Floors from the export issue: ONNX FP32 vs PyTorch, FP16 vs FP32.
 FP32_MIN_PSNR = 50.0
@@ -43,11 +44,7 @@ class ParityReport:
 
 def pad_frames(nirs: Sequence[np.ndarray], multiple: int) -> list[np.ndarray]:
     """Each HxW uint8 frame reflect-padded to the multiple, as 1 x 1 x H' x W'."""
-    out = []
-    for nir in nirs:
-        ph, pw = (-nir.shape[0]) % multiple, (-nir.shape[1]) % multiple
-        out.append(np.pad(nir, ((0, ph), (0, pw)), mode="reflect")[None, None])
-    return out
+    return [frames.pad_batch([nir], multiple)[0] for nir in nirs]
 
 
 def sample_frames(folder: str | Path | None = None, limit: int = 4) -> list[np.ndarray]:
@@ -75,17 +72,18 @@ def torch_runner(model: str | Path, device: str = "cpu", graph: str = "network")
 
     from nircolor.models import checkpoint
     from nircolor.models.frame_graph import FrameGraph
+    from nircolor.runtime import frames_torch
 
     net, card = checkpoint.load(zoo.resolve(model))
     net.to(device)
-    frame = FrameGraph(net, card.pad_multiple, card.infer_size).eval() if graph == "frame" else None
+    frame = FrameGraph.for_card(net, card).eval() if graph == "frame" else None
 
     @torch.inference_mode()
     def run(nir: np.ndarray) -> np.ndarray:
         if frame is not None:
             return frame(torch.from_numpy(nir).to(device)).cpu().numpy().astype(np.float32)
-        x = torch.from_numpy(nir).to(device).float() / 255.0
-        return ((net(x).float() + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()
+        y = net(frames_torch.nir_to_network(torch.from_numpy(nir).to(device), card.input_range))
+        return frames_torch.network_to_rgb_float(y, card.output_range).cpu().numpy()
 
     return run, card
 
@@ -93,7 +91,7 @@ def torch_runner(model: str | Path, device: str = "cpu", graph: str = "network")
 def onnx_runner(path: str | Path, providers: Sequence[str] = ("CPUExecutionProvider",)) -> Runner:
     import onnxruntime as ort
 
-    from .metadata import network_output_to_rgb, read_metadata, to_network_input
+    from .metadata import read_metadata
 
     meta = read_metadata(path)
     session = ort.InferenceSession(str(path), providers=list(providers))
@@ -101,7 +99,8 @@ def onnx_runner(path: str | Path, providers: Sequence[str] = ("CPUExecutionProvi
     def run(nir: np.ndarray) -> np.ndarray:
         if meta["io"] == "uint8":
             return session.run(None, {"nir": nir})[0].astype(np.float32)
-        return network_output_to_rgb(session.run(None, {"nir": to_network_input(nir, meta)})[0], meta)
+        y = session.run(None, {"nir": frames.nir_to_network(nir, meta["input_range"])})[0]
+        return frames.network_to_rgb_float(y, meta["output_range"])
 
     return run
 

@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ONNX_FORMAT = "nircolor-onnx/1"
 
 
@@ -51,17 +49,3 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # onnx raises DecodeError and others for damaged files
         raise OnnxModelError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it with 'nircolor export'") from None
     return decode_metadata({p.key: p.value for p in proto.metadata_props}, path)
-
-
-
-def to_network_input(nir: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """uint8 NIR -> the float input a bare-network graph (`io` float32) takes, on its `input_range`."""
-    lo, hi = meta["input_range"]
-    return (lo + nir.astype(np.float32) * np.float32((hi - lo) / 255.0)).astype(np.float32)
-
-
-def network_output_to_rgb(y: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """A bare network's N x 3 x H x W float output on its `output_range` -> N x H x W x 3 float in
-    [0, 255] (not rounded)."""
-    lo, hi = meta["output_range"]
-    return ((y - lo) * (255.0 / (hi - lo))).transpose(0, 2, 3, 1)

@@ -26,6 +26,7 @@ from nircolor import __version__
 from nircolor.models import checkpoint, zoo
 from nircolor.models.frame_graph import FrameGraph
 from nircolor.models.upsample import frame_min_side
+from nircolor.runtime import frames_torch
 
 from .metadata import ONNX_FORMAT, OnnxModelError, read_metadata  # noqa: F401  (read_metadata re-exported)
 
@@ -38,19 +39,20 @@ MAX_SIDE = 8192  # largest frame side the dynamic shapes admit
 class DeployGraph(nn.Module):
     """The network with the chosen I/O conversions around it."""
 
-    def __init__(self, net: nn.Module, io: str, fp16: bool = False):
+    def __init__(self, net: nn.Module, card: checkpoint.ModelCard, io: str, fp16: bool = False):
         super().__init__()
         if io not in IO_KINDS:
             raise ValueError(f"unknown I/O kind {io!r}; choose one of {', '.join(IO_KINDS)}")
         self.net, self.io = (net.half() if fp16 else net), io
         self.compute = torch.float16 if fp16 else torch.float32
+        self.input_range, self.output_range = tuple(card.input_range), tuple(card.output_range)
 
     def forward(self, nir: torch.Tensor) -> torch.Tensor:
         if self.io == "float32":
             # FP16 inside, FP32 at the boundary: callers feed the same arrays to both variants.
             return self.net(nir.to(self.compute)).float()
-        rgb = self.net(nir.to(self.compute) * (1.0 / 255.0)).float()
-        return ((rgb + 1.0) * 127.5).round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+        y = self.net(frames_torch.nir_to_network(nir, self.input_range, self.compute))
+        return frames_torch.network_to_rgb(y, self.output_range)
 
 
 def default_graph(io: str) -> str:
@@ -65,8 +67,8 @@ def deploy_module(net: nn.Module, card: checkpoint.ModelCard, io: str, fp16: boo
     if graph == "frame":
         if io != "uint8":
             raise ValueError("the frame graph takes and returns uint8 frames: use --io uint8, or --graph network for float32 I/O")
-        return FrameGraph(net, card.pad_multiple, card.infer_size, torch.float16 if fp16 else torch.float32)
-    return DeployGraph(net, io, fp16)
+        return FrameGraph.for_card(net, card, torch.float16 if fp16 else torch.float32)
+    return DeployGraph(net, card, io, fp16)
 
 
 def _require(module: str, extra: str):

@@ -16,6 +16,9 @@ import cv2
 import numpy as np
 import torch
 
+from nircolor.runtime import frames_torch
+
+from .checkpoint import INPUT_RANGE, OUTPUT_RANGE
 from .pairs import DatasetError, Pair, PairPaths, find_pairs, read_nir, read_rgb  # noqa: F401  (re-exported)
 from .upsample import working_scale
 from .zoo import CV_FOLDS  # the fold file ships with the models
@@ -94,20 +97,19 @@ def edge_map(rgb: np.ndarray, low: int = 100, high: int = 200) -> np.ndarray:
 
 
 def nir_to_tensor(nir: np.ndarray) -> torch.Tensor:
-    """HxW uint8 -> 1x1xHxW float in [0, 1] (the networks' input range)."""
-    return torch.from_numpy(nir).float().div_(255.0)[None, None]
+    """HxW uint8 -> 1x1xHxW float on the networks' input range."""
+    return frames_torch.nir_to_network(torch.from_numpy(nir), INPUT_RANGE)[None, None]
 
 
 def rgb_to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> 1x3xHxW float in [-1, 1] (the tanh output range)."""
-    return torch.from_numpy(rgb).permute(2, 0, 1).float().div_(127.5).sub_(1.0)[None]
+    """HxWx3 uint8 -> 1x3xHxW float on the networks' output range (the training target)."""
+    return frames_torch.rgb_to_network(torch.from_numpy(rgb).permute(2, 0, 1), OUTPUT_RANGE)[None]
 
 
 def tensor_to_rgb(t: torch.Tensor) -> np.ndarray:
-    """1x3xHxW or 3xHxW in [-1, 1] -> HxWx3 uint8."""
-    if t.ndim == 4:
-        t = t[0]
-    return ((t.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    """1x3xHxW or 3xHxW on the output range -> HxWx3 uint8."""
+    t = t.detach() if t.ndim == 4 else t.detach()[None]
+    return frames_torch.network_to_rgb(t, OUTPUT_RANGE)[0].cpu().numpy()
 
 
 def _reflect_pad(img: np.ndarray, size: int) -> np.ndarray:

@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nircolor.runtime import frames_torch
+
+from .checkpoint import INPUT_RANGE, OUTPUT_RANGE, ModelCard
 from .upsample import GuidedUpsampling, frame_min_side
 
 
@@ -31,12 +34,19 @@ class FrameGraph(nn.Module):
     radius_default, eps_default = GuidedUpsampling.radius, GuidedUpsampling.eps
 
     def __init__(self, net: nn.Module, pad_multiple: int, infer_size: int | None, compute: torch.dtype = torch.float32,
-                 radius: int = GuidedUpsampling.radius, eps: float = GuidedUpsampling.eps):
+                 radius: int = GuidedUpsampling.radius, eps: float = GuidedUpsampling.eps,
+                 input_range: tuple[float, float] = INPUT_RANGE, output_range: tuple[float, float] = OUTPUT_RANGE):
         super().__init__()
         self.min_side = frame_min_side(pad_multiple)
         self.net = net.to(compute)
         self.multiple, self.infer_size, self.compute = pad_multiple, infer_size, compute
         self.radius, self.eps = radius, eps
+        self.input_range, self.output_range = tuple(input_range), tuple(output_range)
+
+    @classmethod
+    def for_card(cls, net: nn.Module, card: ModelCard, compute: torch.dtype = torch.float32) -> "FrameGraph":
+        """The frame graph of a loaded checkpoint: padding, working size and value ranges from its card."""
+        return cls(net, card.pad_multiple, card.infer_size, compute, input_range=card.input_range, output_range=card.output_range)
 
     def _box(self, x: torch.Tensor) -> torch.Tensor:
         """Mean over a (2r+1)^2 window, borders reflected as OpenCV's boxFilter does."""
@@ -47,9 +57,9 @@ class FrameGraph(nn.Module):
         """N x 1 x h x w in [0, 1] -> N x 3 x h x w in [0, 1]: padded to the multiple, cropped back."""
         h, w = nir01.shape[-2], nir01.shape[-1]
         # Reflection needs pad < side: true for every side >= self.min_side.
-        padded = F.pad(nir01, (0, (-w) % self.multiple, 0, (-h) % self.multiple), mode="reflect")
-        rgb = self.net(padded.to(self.compute)).float()[:, :, :h, :w]
-        return (rgb + 1.0) * 0.5
+        padded = frames_torch.pad_to_multiple(nir01, self.multiple)
+        y = self.net(frames_torch.unit_to_network(padded.to(self.compute), self.input_range))
+        return frames_torch.network_to_unit(y[:, :, :h, :w], self.output_range)
 
     def _guided(self, colour: torch.Tensor, guide: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
         """colour = a * guide + b fitted at low resolution, applied to the full-resolution NIR."""
@@ -65,7 +75,7 @@ class FrameGraph(nn.Module):
         return gain * full + offset
 
     def forward(self, nir: torch.Tensor) -> torch.Tensor:
-        full = nir.float() * (1.0 / 255.0)
+        full = frames_torch.nir_to_network(nir, (0.0, 1.0))  # [0, 1]: the guide and what is downscaled
         if not self.infer_size:
             colour = self._network(full)
         else:
@@ -82,5 +92,4 @@ class FrameGraph(nn.Module):
             restored = self._guided(colour_small, small, full)
             direct = F.interpolate(colour_small, size=(h, w), mode="nearest")  # same size when unscaled
             colour = direct + (restored - direct) * scaled
-        rgb = (colour * 255.0).round().clamp(0.0, 255.0).to(torch.uint8)
-        return rgb.permute(0, 2, 3, 1)
+        return frames_torch.unit_to_rgb(colour)

@@ -23,7 +23,7 @@ def colorize(model: nn.Module, nir: np.ndarray, device: str | torch.device = "cp
     if nir.ndim != 2 or nir.dtype != np.uint8:
         raise ValueError(f"colorize needs an HxW uint8 NIR image, got shape {nir.shape} and type {nir.dtype}")
     if infer_size is not None:
-        graph = FrameGraph(model, model.multiple, infer_size)
+        graph = FrameGraph(model, model.multiple, infer_size)  # the card's default ranges: a training-time network
         return graph(torch.from_numpy(nir)[None, None].to(device))[0].cpu().numpy()
     if infer_scale == 1.0:
         return tensor_to_rgb(model(nir_to_tensor(nir).to(device)))

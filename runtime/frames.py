@@ -1,7 +1,11 @@
-"""Frame conversions around the network: any NIR frame -> padded uint8 batch -> RGB frames.
+"""The frame contract, torch-free: every conversion between a camera frame, the network's input,
+the network's output and a uint8 RGB frame, and padding to the network's multiple.
 
 Backends take N x 1 x H x W uint8 frames whose H and W are multiples of the model's padding and
-return N x H x W x 3 uint8 RGB; this module does the rest on the host.
+return N x H x W x 3 uint8 RGB. A network reads NIR on its declared `input_range` and writes RGB
+on its `output_range` (both in a checkpoint's card and an ONNX file's metadata); the scalings here
+are the only ones, and `frames_torch` is their twin for tensors, written with the same operations
+in the same order so both give the same bits.
 """
 
 from __future__ import annotations
@@ -24,6 +28,42 @@ def to_nir(frame: np.ndarray, bits: int = 16) -> np.ndarray:
         return nir.to_nir(frame, bits)
     except ValueError as exc:
         raise FrameError(str(exc)) from None
+
+
+def nir_to_network(nir: np.ndarray, input_range: tuple[float, float]) -> np.ndarray:
+    """uint8 NIR (any shape) -> float32 on the network's input range: lo + (hi - lo) * nir / 255."""
+    unit = nir.astype(np.float32) / np.float32(255.0)
+    lo, hi = input_range
+    return unit if (lo, hi) == (0.0, 1.0) else (np.float32(lo) + np.float32(hi - lo) * unit).astype(np.float32)
+
+
+def network_to_rgb_float(y: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:
+    """A network's N x 3 x H x W output on its range -> N x H x W x 3 float32 on [0, 255], not
+    rounded (what parity checks compare)."""
+    lo, hi = output_range
+    unit = (np.asarray(y, np.float32) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+    return (unit * np.float32(255.0)).transpose(0, 2, 3, 1)
+
+
+def network_to_rgb(y: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:
+    """A network's N x 3 x H x W output on its range -> N x H x W x 3 uint8 RGB (rounded, clipped)."""
+    return rgb_float_to_uint8(network_to_rgb_float(y, output_range))
+
+
+def rgb_float_to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """RGB on [0, 255] as floats -> uint8, rounded half to even and clipped."""
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def pad_to_even(rgb: np.ndarray) -> np.ndarray:
+    """An HxWx3 frame with odd sides grown by one repeated row or column: 4:2:0 video needs even sizes."""
+    h, w = rgb.shape[:2]
+    return rgb if h % 2 == 0 and w % 2 == 0 else np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """The (width, height) a 4:2:0 stream of frames of this size has (see pad_to_even)."""
+    return width + width % 2, height + height % 2
 
 
 @dataclass(frozen=True)

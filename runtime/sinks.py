@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .frames import even_size, pad_to_even
 from .sources import SourceInfo
 
 URI_HELP = """outputs: VIDEO.mp4/.mkv/.mov (H.264; --codec hevc for HEVC), a folder ending in '/'
@@ -78,9 +79,7 @@ def encoder_frame(rgb: np.ndarray, seconds: float, time_base: Fraction, last_tic
     refuse anything else). Returns (frame, ticks)."""
     import av
 
-    if rgb.shape[0] % 2 or rgb.shape[1] % 2:
-        rgb = np.pad(rgb, ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0)), mode="edge")
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame = av.VideoFrame.from_ndarray(pad_to_even(rgb), format="rgb24")
     ticks = round(seconds / float(time_base))
     if last_ticks is not None and ticks <= last_ticks:
         ticks = last_ticks + 1
@@ -182,10 +181,10 @@ class VideoFileSink(Sink):
         self.time_base = info.time_base or Fraction(1, 1000)
         stream = self.container.add_stream(self.CODECS[self.codec], rate=fps)
         w, h = size
-        if w % 2 or h % 2:
-            self.log(f"note: {self.path} is {w + w % 2}x{h + h % 2}: 4:2:0 video needs even sizes, so the {w}x{h} frames "
+        stream.width, stream.height = even_size(w, h)
+        if (w, h) != (stream.width, stream.height):
+            self.log(f"note: {self.path} is {stream.width}x{stream.height}: 4:2:0 video needs even sizes, so the {w}x{h} frames "
                      "get their last column/row repeated; write PNG frames (an output folder ending in /) for the exact size")
-        stream.width, stream.height = w + (w % 2), h + (h % 2)
         stream.pix_fmt = "yuv420p"
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
@@ -239,7 +238,7 @@ class VideoFileSink(Sink):
         import av
 
         h, w = rgb.shape[:2]
-        if (w + w % 2, h + h % 2) != (self.stream.width, self.stream.height) and not self._told_scaled:
+        if even_size(w, h) != (self.stream.width, self.stream.height) and not self._told_scaled:
             self._told_scaled = True  # once: a folder of mixed sizes would repeat it for every frame
             self.log(f"note: frame {self.frames} is {w}x{h} but {self.path} is {self.stream.width}x{self.stream.height}: frames of "
                      "another size are scaled to it; write PNG frames (an output folder ending in /) to keep each size")

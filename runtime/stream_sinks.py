@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .frames import even_size, pad_to_even
 from .sinks import Sink, SinkError, encoder_frame
 from .sources import SourceInfo
 from .stream_auth import TokenError, no_auth_warning, stream_token
@@ -61,7 +62,7 @@ class NetworkStreamSink(Sink):
         self.fps = info.fps or Fraction(30)
         stream = self.container.add_stream("libx264", rate=self.fps)
         w, h = size
-        stream.width, stream.height = w + (w % 2), h + (h % 2)
+        stream.width, stream.height = even_size(w, h)
         stream.pix_fmt = "yuv420p"
         stream.time_base = TIME_BASE
         stream.codec_context.time_base = TIME_BASE
@@ -158,7 +159,7 @@ class RtspServerSink(Sink):
         if python is None:
             raise SinkError(GST_HELP)
         w, h = size
-        self.size = (w + w % 2, h + h % 2)
+        self.size = even_size(w, h)
         fps = max(1, round(float(info.fps or 30)))
         env = {k: v for k, v in os.environ.items() if k != RTSP_PASSWORD_ENV}
         if self.token:
@@ -188,11 +189,8 @@ class RtspServerSink(Sink):
         return f"rtsp://{credentials}{'localhost' if self.host == '0.0.0.0' else self.host}:{self.port}/{self.name}"
 
     def write(self, rgb: np.ndarray, pts: float | None, overlay: str = "") -> bool:
-        h, w = rgb.shape[:2]
-        if (w, h) != self.size:
-            rgb = np.pad(rgb, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)), mode="edge")
         with self._ready:
-            self._slot = rgb
+            self._slot = pad_to_even(rgb)
             self._ready.notify()
         self.frames += 1
         return True

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .frames import even_size, pad_to_even
 from .sinks import Sink, SinkError
 from .sources import SourceInfo
 from .stream_auth import TokenError, no_auth_warning, query_value, stream_token, token_matches
@@ -125,7 +126,8 @@ class WebRTCSink(Sink):
     def open(self, info: SourceInfo, size: tuple[int, int]) -> "WebRTCSink":
         self.fps = info.fps or Fraction(30)
         w, h = size
-        self._latest = np.zeros((h + h % 2, w + w % 2, 3), np.uint8)  # what a viewer sees before the first frame
+        even_w, even_h = even_size(w, h)
+        self._latest = np.zeros((even_h, even_w, 3), np.uint8)  # what a viewer sees before the first frame
         started, failure = threading.Event(), []
         self._thread = threading.Thread(target=self._serve, args=(started, failure), name=f"webrtc:{self.port}", daemon=True)
         self._thread.start()
@@ -138,8 +140,7 @@ class WebRTCSink(Sink):
         return self
 
     def write(self, rgb: np.ndarray, pts: float | None, overlay: str = "") -> bool:
-        h, w = rgb.shape[:2]
-        frame = rgb if h % 2 == 0 and w % 2 == 0 else np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        frame = pad_to_even(rgb)
         with self._lock:
             self._latest = frame  # the pipeline's frame is not written to again: no copy
         self.frames += 1

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nircolor.export.metadata import OnnxModelError, network_output_to_rgb, read_metadata, to_network_input
+from nircolor.export.metadata import OnnxModelError, read_metadata
+from nircolor.runtime.frames import network_to_rgb, nir_to_network
 from nircolor.models import zoo
 
 from .base import BackendError, ModelInfo, Runner
@@ -135,8 +136,8 @@ class OnnxRuntimeRunner(Runner):
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         if self.io == "uint8":
             return self.session.run(None, {self.input_name: batch})[0]
-        y = self.session.run(None, {self.input_name: to_network_input(batch, self.meta)})[0]
-        return np.clip(np.rint(network_output_to_rgb(y, self.meta)), 0, 255).astype(np.uint8)
+        y = self.session.run(None, {self.input_name: nir_to_network(batch, self.meta["input_range"])})[0]
+        return network_to_rgb(y, self.meta["output_range"])
 
     def _close_impl(self) -> None:
         del self.session

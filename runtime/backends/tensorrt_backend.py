@@ -12,7 +12,7 @@ import numpy as np
 
 from nircolor.export import engine_file
 from nircolor.export.engine_file import EngineFileError, EngineHeader, Profile
-from nircolor.export.metadata import network_output_to_rgb, to_network_input
+from nircolor.runtime.frames import network_to_rgb_float, nir_to_network, rgb_float_to_uint8
 
 from .base import ModelInfo, Runner
 from .onnxruntime_backend import onnx_for
@@ -107,7 +107,7 @@ class PlanRunner:
         if not self.profile.admits(nir.shape):
             raise ValueError(f"input shape {nir.shape} is outside the engine's profile {self.header.profile}; rebuild with --shapes covering it")
         cudart = self.cudart
-        host_in = np.ascontiguousarray(nir if self.io == "uint8" else to_network_input(nir, self.header.model))
+        host_in = np.ascontiguousarray(nir if self.io == "uint8" else nir_to_network(nir, self.header.model["input_range"]))
         self.context.set_input_shape(self.input, tuple(host_in.shape))
         host_out = np.empty(tuple(self.context.get_tensor_shape(self.output)), np.uint8 if self.io == "uint8" else np.float32)
         src, dst = self.device_in.at_least(host_in.nbytes), self.device_out.at_least(host_out.nbytes)
@@ -120,7 +120,7 @@ class PlanRunner:
                                   "and rebuild the engine on this machine with 'nircolor build'")
         _check(cudart.cudaMemcpyAsync(host_out.ctypes.data, dst, host_out.nbytes, kinds.cudaMemcpyDeviceToHost, self.stream), "download")
         _check(cudart.cudaStreamSynchronize(self.stream), "stream synchronisation")
-        return host_out if self.io == "uint8" else network_output_to_rgb(host_out, self.header.model)
+        return host_out if self.io == "uint8" else network_to_rgb_float(host_out, self.header.model["output_range"])
 
     def close(self) -> None:
         self.device_in.free()
@@ -155,7 +155,7 @@ class TensorRTRunner(Runner):
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         out = self.runner(batch)
-        return out if out.dtype == np.uint8 else np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return out if out.dtype == np.uint8 else rgb_float_to_uint8(out)
 
     def _close_impl(self) -> None:
         self.runner.close()

@@ -7,6 +7,7 @@ import torch
 
 from nircolor.models import checkpoint, zoo
 from nircolor.models.frame_graph import FrameGraph
+from nircolor.runtime import frames_torch
 
 from .base import BackendError, ModelInfo, Runner
 
@@ -28,10 +29,11 @@ class TorchRunner(Runner):
             torch.set_num_threads(self.threads)
         path = zoo.resolve(self.model)
         net, card = checkpoint.load(path)
+        self.ranges = card.input_range, card.output_range
         self.net = net.to(device).to(torch.float16 if self.fp16 else torch.float32)
         self.device = torch.device(device)
         # The same module the ONNX export writes, so PyTorch shows what the exported file shows.
-        self.frame = FrameGraph(self.net, card.pad_multiple, card.infer_size, self.net_dtype).eval() if self.whole_frames else None
+        self.frame = FrameGraph.for_card(self.net, card, self.net_dtype).eval() if self.whole_frames else None
         return ModelInfo(path.stem, card.architecture, card.pad_multiple, "fp16" if self.fp16 else "fp32", device, {"options": card.options},
                          card.infer_size, whole_frames=self.whole_frames)
 
@@ -44,10 +46,9 @@ class TorchRunner(Runner):
         x = torch.from_numpy(batch).to(self.device, non_blocking=True)
         if self.frame is not None:
             return self.frame(x).contiguous().cpu().numpy()
-        y = self.net(x.to(self.net_dtype) / 255.0)
+        y = self.net(frames_torch.nir_to_network(x, self.ranges[0], self.net_dtype))
         # Rounding and the transpose happen on the device: the host receives uint8 HxWx3.
-        rgb = ((y.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-        return rgb.contiguous().cpu().numpy()
+        return frames_torch.network_to_rgb(y, self.ranges[1]).contiguous().cpu().numpy()
 
     def _close_impl(self) -> None:
         del self.net

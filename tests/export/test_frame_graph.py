@@ -77,7 +77,7 @@ def test_a_batch_of_two_odd_sized_frames(frame_onnx, camera_frames):
 
 def test_the_torch_backend_runs_the_same_module_that_is_exported(camera_frames):
     net, card = checkpoint.load(zoo.resolve("default"))
-    graph = FrameGraph(net, card.pad_multiple, card.infer_size).eval()
+    graph = FrameGraph.for_card(net, card).eval()
     nir = cv2.imread(str(camera_frames / "0.png"), cv2.IMREAD_GRAYSCALE)
     from nircolor.runtime import backends
 
