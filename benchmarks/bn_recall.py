@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,8 @@ from nircolor.models.data import find_pairs, load_pair, read_split, split_pairs
 from nircolor.models.inference import colorize
 from nircolor.models.metrics import all_metrics, mean_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
+from harness import DATA, RESULTS, write_markdown, write_report
+
 
 
 def main() -> None:
@@ -55,8 +54,7 @@ def main() -> None:
     report = {"cv_dir": str(args.cv_dir), "images": len(rows["running"]), "means": means,
               "frame_minus_running_psnr": {"median": float(np.median(gain)), "min": float(gain.min()), "max": float(gain.max()),
                                            "frame_better": int((gain > 0).sum())}}
-    results = ROOT / "benchmarks" / "results"
-    (results / f"bn-recall-{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_report(RESULTS / f"bn-recall-{args.name}.json", report)
     g = report["frame_minus_running_psnr"]
     md = [f"# Batch-norm statistics at recall: {args.name}", "",
           f"`python benchmarks/bn_recall.py {args.cv_dir} --name {args.name}`: every CV fold model on its own fold, "
@@ -67,7 +65,7 @@ def main() -> None:
         md.append(f"| {label} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['angular_error']:.2f} |")
     md += ["", f"Per image, frame statistics minus running averages: median {g['median']:+.2f} dB (from {g['min']:+.2f} to "
                f"{g['max']:+.2f}); frame statistics better on {g['frame_better']} of {report['images']}."]
-    (results / f"bn-recall-{args.name}.md").write_text("\n".join(md) + "\n")
+    write_markdown(RESULTS / f"bn-recall-{args.name}.md", md)
     print("\n".join(md))
 
 

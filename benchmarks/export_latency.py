@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +23,8 @@ from nircolor.export.onnx import export_onnx
 from nircolor.models import checkpoint, zoo
 from nircolor.runtime import frames, frames_torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from harness import RESULTS, latency, time_calls, write_report
 
-
-def timed(fn, frame: np.ndarray, runs: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        fn(frame)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(frame)
-        times.append(1000 * (time.perf_counter() - start))
-    return times
 
 
 def main() -> None:
@@ -79,8 +66,7 @@ def main() -> None:
 
         rows = {}
         for name, fn in variants.items():
-            times = timed(fn, frame, args.runs)
-            rows[name] = {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95)), "min_ms": min(times)}
+            rows[name] = latency(time_calls(lambda fn=fn: fn(frame), args.runs))
         reference, _ = torch_runner(args.model)
         real_frames = pad_frames(sample_frames(limit=4), card.pad_multiple)
         parity = {f"{io} {'fp16' if fp16 else 'fp32'}": compare(reference, onnx_runner(p), real_frames, ("PyTorch", "ONNX")).psnr_min
@@ -93,10 +79,8 @@ def main() -> None:
     for name, r in rows.items():
         print(f"| {name} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['min_ms']:.1f} | {base / r['median_ms']:.2f}x |")
     print("\nParity, worst of 4 real frames (PSNR dB):", json.dumps({k: round(v, 1) for k, v in parity.items()}))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    machine = {"processor": platform.processor() or platform.machine(), "torch": str(torch.__version__), "onnxruntime": ort.__version__, "python": platform.python_version()}
     config = {**vars(args), "padded_shape": list(frame.shape)}
-    (RESULTS / f"export-latency-{args.model}.json").write_text(json.dumps({"machine": machine, "config": config, "latency": rows, "parity_psnr_min": parity}, indent=2) + "\n")
+    write_report(RESULTS / f"export-latency-{args.model}.json", {"config": config, "latency": rows, "parity_psnr_min": parity})
 
 
 if __name__ == "__main__":

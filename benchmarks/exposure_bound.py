@@ -12,16 +12,14 @@ brightness across images, which bounds how well a model can guess the exposure.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 
 from nircolor.models.metrics import psnr
 from nircolor.models.pairs import find_pairs, read_nir, read_rgb
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
+from harness import DATA, RESULTS, write_markdown, write_report
+
 
 
 def oracles(nir: np.ndarray, rgb: np.ndarray) -> dict[str, float]:
@@ -52,8 +50,7 @@ def main() -> None:
     b = np.array(brightness)
     report = {"images": len(rows), "mean_psnr": means, "brightness_correlation": float(np.corrcoef(b[:, 0], b[:, 1])[0, 1]),
               "rgb_mean_brightness_std": float(b[:, 1].std()), "rows": rows}
-    results = ROOT / "benchmarks" / "results"
-    (results / "exposure-bound.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_report(RESULTS / "exposure-bound.json", report)
     labels = {"grey": "NIR copied to grey", "oracle_mean_shift": "grey + the true mean of each channel (oracle)",
               "oracle_gain": "grey x the best gain per channel (oracle)", "oracle_gain_offset": "grey x gain + offset per channel, least squares (oracle)"}
     md = ["# The share of one global colour transform per image", "", f"`python benchmarks/exposure_bound.py`, {len(rows)} pairs of "
@@ -61,7 +58,7 @@ def main() -> None:
     md += [f"| {labels[k]} | {means[k]:.2f} |" for k in keys]
     md += ["", f"Mean brightness of NIR and RGB across images: correlation {report['brightness_correlation']:.2f}; the RGB's mean "
                f"brightness varies with a standard deviation of {report['rgb_mean_brightness_std']:.1f} of 255."]
-    (results / "exposure-bound.md").write_text("\n".join(md) + "\n")
+    write_markdown(RESULTS / "exposure-bound.md", md)
     print("\n".join(md))
 
 

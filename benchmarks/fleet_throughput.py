@@ -12,7 +12,6 @@ the single process loads its model once; the fleet run joins the cluster, starts
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -27,7 +26,8 @@ from nircolor.runtime.app import run
 from nircolor.runtime.fleet import transcode_fleet
 from nircolor.runtime.sources import SAMPLE_CLIP
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import RESULTS, write_markdown, write_report
+
 PORT = 6390
 
 
@@ -102,8 +102,8 @@ def main() -> None:
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "clips": args.clips,
               "frames_per_clip": args.frames, "size": size, "single_process": single, "ray": fleet,
               "ratio": fleet["fps"] / single["fps"]}
-    out = ROOT / "benchmarks" / "results" / "fleet-throughput"
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out = RESULTS / "fleet-throughput"
+    write_report(out.with_suffix(".json"), result)
     md = ["# Fleet transcoding throughput", "", f"`{result['command']}` on {os.cpu_count()} CPUs: {args.clips} recordings of "
           f"{args.frames} frames ({size}, segments of the sample NIR clip), default model, ONNX Runtime CPU.", "",
           "| run | workers | frames | wall s | frames/s |", "| --- | --- | --- | --- | --- |",
@@ -111,7 +111,7 @@ def main() -> None:
           f"| Ray: head + worker node (`ray start`, 1 CPU each) on loopback | {fleet['workers']} | {fleet['frames']} | "
           f"{fleet['seconds']:.1f} | {fleet['fps']:.1f} |", "",
           f"Ray / one process: **{result['ratio']:.2f}x**."]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    write_markdown(out.with_suffix(".md"), md)
     print("\n".join(md))
 
 

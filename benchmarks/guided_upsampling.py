@@ -9,7 +9,6 @@ ground truth of the fixed validation split at full resolution, and timed on this
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -22,15 +21,15 @@ from nircolor.models.upsample import GuidedUpsampling, working_scale
 from nircolor.runtime import backends
 from nircolor.runtime.frames import crop_batch, pad_batch
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from harness import DATA, RESULTS, ROOT, write_report
+
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
     ap.add_argument("--backend", default="onnxruntime")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epfl-rgbnir"))
+    ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--split", default=str(ROOT / "models" / "splits" / "epfl-rgbnir-val.txt"))
     ap.add_argument("--scale", type=float,
                     help="fraction of each frame's size (default: the model's working size, infer_size; 0.5 for a model without one)")
@@ -76,8 +75,7 @@ def main() -> None:
         summary[name] = {"psnr": m_["psnr"], "ssim": m_["ssim"], "median_ms": ms}
         label = {"full": "model at full resolution", "bilinear": f"model at {how} + bilinear", "guided": f"model at {how} + NIR-guided filter"}[name]
         print(f"| {label} | {m_['psnr']:.2f} | {m_['ssim']:.4f} | {ms:.0f} |")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"guided-upsampling-{Path(args.model).stem}.json").write_text(json.dumps({"config": vars(args), "summary": summary}, indent=2) + "\n")
+    write_report(RESULTS / f"guided-upsampling-{Path(args.model).stem}.json", {"config": vars(args), "summary": summary})
 
 
 if __name__ == "__main__":

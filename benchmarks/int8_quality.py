@@ -18,7 +18,6 @@ Writes benchmarks/results/int8-<name>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -33,8 +32,8 @@ from nircolor.models import zoo
 from nircolor.models.data import find_pairs, load_pair, read_split, split_pairs
 from nircolor.models.metrics import METRIC_NAMES, all_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
+from harness import DATA, RESULTS, write_markdown, write_report
+
 SPEED_SIZE = (640, 480)
 
 
@@ -160,9 +159,9 @@ def main() -> None:
             result["quality_note"] = "the shipped model on every pair (it saw them all): the change quantizing makes, not a CV figure"
     variant = ("" if args.method == "percentile" else f"-{args.method}") + (
         "" if args.float_first == int8.FLOAT_FIRST_CONVS else f"-first{args.float_first}")
-    out = ROOT / "benchmarks" / "results" / f"int8-{args.name}{variant}"
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(args.name, result))
+    out = RESULTS / f"int8-{args.name}{variant}"
+    write_report(out.with_suffix(".json"), result)
+    write_markdown(out.with_suffix(".md"), markdown(args.name, result))
     print(markdown(args.name, result))
 
 

@@ -11,7 +11,6 @@ keep in float, equalise or fine-tune.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -25,8 +24,8 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from nircolor.models import zoo
 from nircolor.models.pairs import find_pairs, read_nir
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
+from harness import DATA, RESULTS, write_markdown, write_report
+
 SIZE = (384, 255)  # frames at the default's working size: the graph would downscale them to it anyway
 
 
@@ -62,13 +61,12 @@ def main(name: str) -> None:
                         for r, f in zip(reference, test))
             rows.append({"index": index, "node": conv, "worst_psnr_db": float(worst)})
     rows.sort(key=lambda r: r["worst_psnr_db"])
-    results = ROOT / "benchmarks" / "results"
-    (results / f"int8-sensitivity-{name}.json").write_text(json.dumps({"model": name, "layers": len(convs), "rows": rows}, indent=2) + "\n")
+    write_report(RESULTS / f"int8-sensitivity-{name}.json", {"model": name, "layers": len(convs), "rows": rows})
     md = [f"# INT8 sensitivity per layer: {name}", "", f"`python benchmarks/int8_sensitivity.py {name}`: each of the {len(convs)} "
           f"convolutions quantized alone; worst PSNR against FP32 on {len(test)} real frames at {SIZE[0]}x{SIZE[1]}.", "",
           "| layer (order in the graph) | node | worst PSNR dB |", "| --- | --- | --- |"]
     md += [f"| {r['index']} | {r['node']} | {r['worst_psnr_db']:.1f} |" for r in rows[:15]]
-    (results / f"int8-sensitivity-{name}.md").write_text("\n".join(md) + "\n")
+    write_markdown(RESULTS / f"int8-sensitivity-{name}.md", md)
     print("\n".join(md))
 
 

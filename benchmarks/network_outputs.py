@@ -10,13 +10,11 @@ a viewer would with `ffplay -fflags nobuffer -flags low_delay`.
 
 from __future__ import annotations
 
-import json
 import socket
 import statistics
 import threading
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
@@ -24,7 +22,8 @@ import numpy as np
 from nircolor.runtime.sinks import open_sink
 from nircolor.runtime.sources import SourceInfo
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import RESULTS, write_markdown, write_report
+
 W, H, FPS, FRAMES = 640, 480, 30, 240
 
 
@@ -158,8 +157,7 @@ def measure_webrtc() -> dict:
 
 def main() -> None:
     rows = [measure(scheme) for scheme in ("udp", "rtp", "rtsp")] + [measure_webrtc()]
-    results = ROOT / "benchmarks" / "results"
-    (results / "network-outputs.json").write_text(json.dumps({"size": [W, H], "fps": FPS, "rows": rows}, indent=2) + "\n")
+    write_report(RESULTS / "network-outputs.json", {"size": [W, H], "fps": FPS, "rows": rows})
     md = ["# Network outputs: added latency", "", f"`python benchmarks/network_outputs.py`: {W}x{H} at {FPS} fps, sender and "
           "receiver (PyAV, low-delay flags; for webrtc:// an aiortc viewer doing what the served page does) on loopback on this 2-core CPU; latency from handing the frame to the sink to the "
           "receiver having decoded it, median and 95th percentile of the frames sent after the receiver decoded its first one.", "",
@@ -167,7 +165,7 @@ def main() -> None:
     for r in rows:
         md.append(f"| {r['output']} | {r['frames_sent']} / {r['frames_decoded']} | {r['write_ms_median']:.1f} | "
                   f"{r['latency_ms_median']:.1f} | {r['latency_ms_p95']:.1f} |")
-    (results / "network-outputs.md").write_text("\n".join(md) + "\n")
+    write_markdown(RESULTS / "network-outputs.md", md)
     print("\n".join(md))
 
 

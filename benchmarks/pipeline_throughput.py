@@ -11,8 +11,6 @@ benchmarks/results/pipeline-throughput-<backend>-<output>-b<batch>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
@@ -25,7 +23,7 @@ from nircolor.runtime.pipeline import Pipeline, PipelineConfig
 from nircolor.runtime.sinks import open_sink
 from nircolor.runtime.sources import SAMPLE_CLIP, VideoFileSource
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from harness import RESULTS, write_report
 
 
 def looped_clip(clip: str, loops: int, folder: str) -> str:
@@ -108,11 +106,9 @@ def main() -> None:
     print(f"ratio pipeline / model, median of {len(rounds)} paired rounds: {ratio:.1%}\n")
     print("per-stage figures of the last round:")
     print(stats.table(result.stats))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    machine = {"processor": platform.processor() or platform.machine(), "python": platform.python_version()}
-    (RESULTS / f"pipeline-throughput-{args.backend}-{args.output}-b{args.batch}.json").write_text(json.dumps(
-        {"machine": machine, "config": vars(args), "frame_size": size, "model_fps": model_fps, "pipeline_fps": pipeline_fps,
-         "ratio": ratio, "rounds": rounds, "stages": result.stats, "model_ms": times}, indent=2) + "\n")
+    write_report(RESULTS / f"pipeline-throughput-{args.backend}-{args.output}-b{args.batch}.json",
+                 {"config": vars(args), "frame_size": size, "model_fps": model_fps, "pipeline_fps": pipeline_fps,
+                  "ratio": ratio, "rounds": rounds, "stages": result.stats, "model_ms": times})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Writes JSON (per degradation: figures over all images and per fold) and a Markdo
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ from nircolor.models.augment import DEGRADATIONS, Degradation
 from nircolor.models.evaluate import evaluate
 from nircolor.models.metrics import mean_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import DATA, RESULTS, write_markdown, write_report
+
 
 
 def score(cv_dir: Path, data: str, degradation: Degradation | None) -> dict:
@@ -46,8 +46,8 @@ def score(cv_dir: Path, data: str, degradation: Degradation | None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cv_dirs", nargs="+", type=Path, help="one or more `nircolor cv --out` folders")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "epfl-rgbnir"))
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "robustness.json"))
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--json", default=str(RESULTS / "robustness.json"))
     args = ap.parse_args()
 
     results = {}
@@ -60,12 +60,12 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     config = {"cv_dirs": [str(d) for d in args.cv_dirs], "data": args.data,
               "degradations": [d.__dict__ for d in DEGRADATIONS], "seed": "1000 * fold + index of the image in its fold"}
-    out.write_text(json.dumps({"config": config, "results": results}, indent=2) + "\n")
+    write_report(out, {"config": config, "results": results})
     lines = ["| recipe | input | PSNR dB | SSIM | AE deg | below grey | grey PSNR | grey AE |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, rs in results.items():
         lines += [f"| {name} | {r['degradation']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['angular_error']:.2f} | {r['below_grey']}/{r['images']} | "
                   f"{r['grey']['psnr']:.2f} | {r['grey']['angular_error']:.2f} |" for r in rs]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_markdown(out.with_suffix(".md"), lines)
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 

@@ -14,7 +14,6 @@ Writes the samples as JSON and a Markdown table beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from fractions import Fraction
@@ -28,6 +27,8 @@ from nircolor.runtime import backends
 from nircolor.runtime.pipeline import Pipeline, PipelineConfig
 from nircolor.runtime.sinks import VideoFileSink
 from nircolor.runtime.sources import Read, Source, SourceInfo, Status
+
+from harness import write_markdown, write_report
 
 
 class PanningSource(Source):
@@ -114,7 +115,7 @@ def main() -> None:
     }
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
+    write_report(out, summary)
     lines = [f"# Soak: {summary['frames']} frames of {w}x{h} through the pipeline, {summary['backend']}, model {summary['model']}", "",
              f"`{summary['command']}`: {summary['seconds']} s. RSS growth from the first sample to the last: "
              f"{summary['rss_growth_mib']} MiB; overhead per frame, last window over first: {summary['overhead_ratio_last_to_first']}.", "",
@@ -122,7 +123,7 @@ def main() -> None:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['frames']} | {r['rss_mib']} | {r['wall_ms_per_frame']} | {r['model_ms_per_frame']} | {r['overhead_ms_per_frame']} | "
               f"{r['output_ms_p50']} | {r['file_mib']} |" for r in samples]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_markdown(out.with_suffix(".md"), lines)
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 

@@ -15,7 +15,6 @@ perfect colorizer would have; the ratio is the figure to compare.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import time
@@ -29,8 +28,8 @@ from nircolor.models.pairs import find_pairs, read_nir, read_rgb
 from nircolor.runtime import backends
 from nircolor.runtime.stabilise import TemporalStabiliser
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
+from harness import DATA, RESULTS, write_markdown, write_report
+
 VIEW = (320, 240)  # width, height of the rendered clip
 PATHS = ("pan", "zoom", "shake")
 
@@ -146,9 +145,8 @@ def main() -> None:
               "stabilised_ratio_of_means": stable_ratio,
               "stabiliser_psnr_loss_db": float(np.mean([r["stabiliser_psnr_loss_db"] for r in rows])),
               "stabiliser_ms_320x240": float(np.median([r["stabiliser_ms"] for r in rows])), "cost": costs}
-    results = ROOT / "benchmarks" / "results"
     name = args.model.replace("/", "_")
-    (results / f"temporal-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_report(RESULTS / f"temporal-{name}.json", report)
     md = [f"# Flicker: {args.model}", "", f"`python benchmarks/temporal.py --model {args.model}`: {len(rows)} clips of {args.frames} frames at "
           f"{VIEW[0]}x{VIEW[1]} (pan, zoom, shake over {len(chosen)} photographs, night-camera noise on the NIR); warping error of "
           "consecutive frames along the NIR's optical flow, occlusions masked, 8-bit RGB units.", "",
@@ -161,7 +159,7 @@ def main() -> None:
                f"per-frame PSNR {-report['stabiliser_psnr_loss_db']:+.2f} dB, {report['stabiliser_ms_320x240']:.1f} ms a frame."]
     md += ["", "| frame | model frame ms (median) | stabiliser ms (median) | added |", "| --- | --- | --- | --- |"]
     md += [f"| {c['size']} | {c['frame_ms']:.1f} | {c['stabiliser_ms']:.1f} | {c['stabiliser_ms'] / c['frame_ms']:.0%} |" for c in costs]
-    (results / f"temporal-{name}.md").write_text("\n".join(md) + "\n")
+    write_markdown(RESULTS / f"temporal-{name}.md", md)
     print("\n".join(md[-1:]))
 
 

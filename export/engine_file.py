@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from nircolor import files
+
 SIDECAR_SUFFIX = ".json"
 PLAN_SUFFIX = ".plan"
 HEADER_VERSION = 2
@@ -84,15 +86,11 @@ def write(path: str | Path, header: EngineHeader, engine: bytes) -> Path:
     """The plan at `path` and its sidecar beside it. The sidecar goes last: a crash leaves at
     worst a plan without one, which nircolor rebuilds rather than trusts."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     sidecar = sidecar_path(path)
     sidecar.unlink(missing_ok=True)
-    plan_tmp, sidecar_tmp = path.with_name(path.name + ".partial"), sidecar.with_name(sidecar.name + ".partial")
-    plan_tmp.write_bytes(bytes(engine))
+    files.write_bytes(path, bytes(engine))
     blob = {**asdict(header), "plan_sha256": hashlib.sha256(bytes(engine)).hexdigest()}
-    sidecar_tmp.write_text(json.dumps(blob, indent=1, sort_keys=True) + "\n")
-    plan_tmp.replace(path)
-    sidecar_tmp.replace(sidecar)
+    files.write_text(sidecar, json.dumps(blob, indent=1, sort_keys=True) + "\n")
     return path
 
 

@@ -18,8 +18,9 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("onnx", "onnxscript"), "train"),
-        ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept", ("onnx", "onnxscript"), "train"),
+        ExportFormat("onnx", ".onnx", "ONNX, FP32 weights and activations", ("torch", "onnx", "onnxscript"), "train"),
+        ExportFormat("onnx-fp16", ".fp16.onnx", "ONNX, FP16 weights and activations, FP32 inputs and outputs kept",
+                     ("torch", "onnx", "onnxscript"), "train"),
         ExportFormat("onnx-int8", ".int8.onnx", "ONNX, static INT8 (QDQ) for ONNX Runtime on CPUs, calibrated on real frames",
                      ("onnx", "onnxruntime"), "cpu"),
         ExportFormat("onnx-int8-trt", ".int8-trt.onnx", "ONNX, symmetric INT8 (QDQ) for TensorRT's explicit quantization",
@@ -40,6 +41,33 @@ def get(name: str) -> ExportFormat:
         return FORMATS[name]
     except KeyError:
         raise FormatError(f"unknown export format {name!r}; choose one of: {', '.join(FORMATS)}") from None
+
+
+def default_graph(io: str) -> str:
+    """The self-contained frame graph where it can be (uint8 frames in and out), else the network."""
+    return "frame" if io == "uint8" else "network"
+
+
+def require(fmt: ExportFormat) -> None:
+    """Refuse before any work, naming the extra that installs what the step needs."""
+    missing = [m for m in fmt.needs if not installed(m)]
+    if missing:
+        torch_first = " (install torch first, as the README says: a loose range pulls a multi-GB CUDA build)" if "torch" in missing else ""
+        raise FormatError(f"{fmt.name} export needs {', '.join(missing)}, which is not installed: "
+                          f"pip install 'nircolor[{fmt.extra}]'{torch_first}")
+
+
+def installed(module: str) -> bool:
+    """The module can be imported here (without importing it)."""
+    import importlib.util
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module] is not None  # None: its import was made to fail
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a module without a spec
+        return False
 
 
 def default_path(source: str | Path, fmt: ExportFormat, io: str = "uint8", graph: str = "frame") -> Path:

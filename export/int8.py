@@ -22,11 +22,12 @@ percentile; benchmarks/int8_quality.py measures what either costs in colour).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from nircolor import files
 
 from . import check
 from .metadata import read_metadata
@@ -205,9 +206,7 @@ def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray
     source = onnx.load(str(fp32_path))
     first = float_first(source, meta.get("fp32_nodes", []), float_first_convs)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.onnx")
-    try:
+    with files.atomic_path(out) as temporary:
         quantize_static(
             str(fp32_path), str(temporary), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
             # 7-bit weights for both: the CPU's u8 x s8 multiply-add saturates with 8-bit ones, and the
@@ -240,7 +239,4 @@ def quantize(fp32_path: str | Path, out: str | Path, frames: Sequence[np.ndarray
         if not report.passed(INT8_MIN_PSNR):
             raise check.ParityError(f"refused {out}: {report} (needs at least {INT8_MIN_PSNR:.0f} dB and no NaN/Inf); "
                                     "calibrate on more frames of the kind the model will see (--calibration)")
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
     return report

@@ -23,11 +23,13 @@ import torch
 from torch import nn
 
 from nircolor import __version__
+from nircolor import files
 from nircolor.models import checkpoint, zoo
 from nircolor.models.frame_graph import FrameGraph
 from nircolor.models.upsample import frame_min_side
 from nircolor.runtime import frames_torch
 
+from .formats import default_graph
 from .metadata import ONNX_FORMAT, OnnxModelError, read_metadata  # noqa: F401  (read_metadata re-exported)
 
 IO_KINDS = ("float32", "uint8")
@@ -53,11 +55,6 @@ class DeployGraph(nn.Module):
             return self.net(nir.to(self.compute)).float()
         y = self.net(frames_torch.nir_to_network(nir, self.input_range, self.compute))
         return frames_torch.network_to_rgb(y, self.output_range)
-
-
-def default_graph(io: str) -> str:
-    """The self-contained frame graph where it can be (uint8 frames in and out), else the network."""
-    return "frame" if io == "uint8" else "network"
 
 
 def deploy_module(net: nn.Module, card: checkpoint.ModelCard, io: str, fp16: bool, graph: str) -> nn.Module:
@@ -196,7 +193,8 @@ def export_onnx(
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(out))
+    with files.atomic_path(out) as temporary:
+        onnx.save(proto, str(temporary))
     return out
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nircolor import files
+
 from . import check
-from .onnx import default_graph, export_onnx
+from .formats import default_graph
 
 
 @dataclass
@@ -36,54 +37,34 @@ def export_checked(
     The file appears at `out` only once checked: the export goes to a temporary name beside it
     and is renamed over `out` after the check, so an interrupted or failed check leaves no
     unchecked model for a cache to trust."""
+    from .onnx import export_onnx  # PyTorch: here only, so an INT8 export of a shipped ONNX file runs without it
+
     out = Path(out)
     graph = graph or default_graph(io)
     reference, card = check.torch_runner(model, graph=graph)
     # The check frames are read first: a wrong --check-data is reported before anything is written.
     nirs = check.sample_frames(check_data, frames)
     samples = check.frame_samples(nirs) if graph == "frame" else check.pad_frames(nirs, card.pad_multiple)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(out)
-    temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.onnx")
-    fp32_path = temporary.with_name(temporary.name + ".fp32-reference.onnx")
-    try:
-        export_onnx(model, temporary, io=io, fp16=fp16, opset=opset, simplify=simplify, graph=graph, weights_fp16=weights_fp16)
-        candidate = check.onnx_runner(temporary)
-        reports = []
-        if fp16:
-            export_onnx(model, fp32_path, io=io, fp16=False, opset=opset, simplify=simplify, graph=graph)
-            reports.append(check.compare(check.onnx_runner(fp32_path), candidate, samples, ("ONNX FP32", "ONNX FP16")))
-            floor = check.FP16_MIN_PSNR
-        else:
-            floor = check.FP32_MIN_PSNR
-        reports.insert(0, check.compare(reference, candidate, samples, ("PyTorch", f"ONNX {'FP16' if fp16 else 'FP32'}")))
-        failed = [r for r in reports[-1:] if not r.passed(floor)]
-        if failed:
-            raise check.ParityError(f"refused {out}: {failed[0]} (needs at least {floor:.0f} dB and no NaN/Inf)")
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
-        fp32_path.unlink(missing_ok=True)
+    files.remove_stale_partials(out)
+    with files.atomic_path(out) as temporary:
+        fp32_path = temporary.with_name(temporary.name + ".fp32-reference.onnx")
+        try:
+            export_onnx(model, temporary, io=io, fp16=fp16, opset=opset, simplify=simplify, graph=graph, weights_fp16=weights_fp16)
+            candidate = check.onnx_runner(temporary)
+            reports = []
+            if fp16:
+                export_onnx(model, fp32_path, io=io, fp16=False, opset=opset, simplify=simplify, graph=graph)
+                reports.append(check.compare(check.onnx_runner(fp32_path), candidate, samples, ("ONNX FP32", "ONNX FP16")))
+                floor = check.FP16_MIN_PSNR
+            else:
+                floor = check.FP32_MIN_PSNR
+            reports.insert(0, check.compare(reference, candidate, samples, ("PyTorch", f"ONNX {'FP16' if fp16 else 'FP32'}")))
+            failed = [r for r in reports[-1:] if not r.passed(floor)]
+            if failed:
+                raise check.ParityError(f"refused {out}: {failed[0]} (needs at least {floor:.0f} dB and no NaN/Inf)")
+        finally:
+            fp32_path.unlink(missing_ok=True)
     return ExportResult(out, reports)
-
-
-def _remove_stale_partials(out: Path) -> None:
-    """Temporary files of earlier exports to `out` whose process is gone (killed midway): they
-    are nobody's and would stay for good. A live process's are left alone (an export beside ours)."""
-    for partial in out.parent.glob(f".{out.name}.partial-*.onnx*"):
-        pid = partial.name[len(f".{out.name}.partial-"):].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            partial.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
 
 
 def export_int8(model: str | Path, out: str | Path, target: str = "cpu", calibration: str | Path | None = None,
@@ -92,7 +73,7 @@ def export_int8(model: str | Path, out: str | Path, target: str = "cpu", calibra
     """The model's checked FP32 graph (a shipped model's own ONNX file, or an export of the
     checkpoint), quantized to INT8 for `target` on real calibration frames and compared with it;
     `float_first`: the network's first convolutions kept float (default: int8.FLOAT_FIRST_CONVS)."""
-    from nircolor.runtime.backends.onnxruntime_backend import onnx_for
+    from .artifacts import onnx_for
 
     from . import int8
 

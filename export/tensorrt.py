@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from nircolor import files
+
 from ..models.upsample import GuidedUpsampling
 from . import check, engine_file
 from .engine_file import EngineFileError, EngineHeader, Profile
@@ -102,8 +104,7 @@ def _serialize(trt, onnx_path: Path, precision: str, profile: Profile, timing_ca
     if serialized is None:
         raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_path}; see its log above")
     if cache is not None:
-        timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+        files.write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
 
 

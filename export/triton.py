@@ -104,6 +104,21 @@ def _checked_onnx(model: str | Path, scratch: Path, check_data: str | Path | Non
     return export_checked(model, scratch / "model.onnx", check_data=check_data).path
 
 
+def _swap_in(staged: Path, final: Path, aside: Path) -> None:
+    """Put a staged folder in the place of `final`: the old one is moved aside first (a rename,
+    not a delete), and put back if the new one cannot take its place, so a failure never leaves
+    the repository without the model it had."""
+    had_old = final.exists()
+    if had_old:
+        os.replace(final, aside)
+    try:
+        os.replace(staged, final)
+    except OSError:
+        if had_old:
+            os.replace(aside, final)
+        raise
+
+
 def write_repository(model: str | Path, root: str | Path, max_batch: int = DEFAULT_MAX_BATCH, overwrite: bool = False,
                      check_data: str | Path | None = None) -> TritonRepository:
     root = Path(root)
@@ -124,9 +139,7 @@ def write_repository(model: str | Path, root: str | Path, max_batch: int = DEFAU
             shutil.copyfile(onnx_path, staged / "1" / "model.onnx")
             (staged / "config.pbtxt").write_text(config_text(variant, metadata, max_batch, tensorrt))
         for variant in variants:
-            if (root / variant).exists():
-                shutil.rmtree(root / variant)
-            os.replace(scratch / variant, root / variant)
+            _swap_in(scratch / variant, root / variant, scratch / f"{variant}.old")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return TritonRepository(root, tuple(variants))

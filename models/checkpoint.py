@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nircolor import files
+
 from .networks import create
 from .zoo import file_sha256  # noqa: F401  (re-exported: checkpoint.file_sha256)
 
@@ -58,11 +60,10 @@ class ModelCard:
 def save(path: str | Path, model: nn.Module, card: ModelCard, half: bool = False) -> Path:
     """Write weights and card; `half` stores weights as float16 to halve the file (they are
     cast back to float32 on load)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    torch.save({**card.to_dict(), "state_dict": state}, path)
-    return path
+    with files.atomic_path(path) as temporary:
+        torch.save({**card.to_dict(), "state_dict": state}, temporary)
+    return Path(path)
 
 
 def read(path: str | Path) -> dict[str, Any]:

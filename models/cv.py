@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nircolor import files
+
 from .data import CV_FOLDS, cv_folds
 from .evaluate import evaluate, per_category, tail_figures
 from .metrics import METRIC_NAMES, mean_metrics
@@ -54,7 +56,7 @@ def train_fold(cfg: CVConfig, k: int, keys: list[str]) -> Path:
         return fold_dir
     fold_dir.mkdir(parents=True, exist_ok=True)
     split = fold_dir / "fold_split.txt"
-    split.write_text(f"# fold {k} of {cfg.folds_file}\n" + "".join(f"{key}\n" for key in keys))
+    files.write_text(split, f"# fold {k} of {cfg.folds_file}\n" + "".join(f"{key}\n" for key in keys))
     cmd = [sys.executable, "-m", "nircolor.cli", "train", "--data", cfg.data, "--out", str(fold_dir), "--val-split", str(split),
            *cfg.train_args]
     if (fold_dir / "last.pt").exists():
@@ -63,7 +65,7 @@ def train_fold(cfg: CVConfig, k: int, keys: list[str]) -> Path:
         code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0:
         raise CVError(f"training fold {k} failed (exit {code}); see {fold_dir / 'train.log'}")
-    (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+    files.write_text(fold_dir / "done", time.strftime("%Y-%m-%d %H:%M:%S\n"))
     return fold_dir
 
 
@@ -122,12 +124,12 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
     chosen = list(cfg.only or range(len(folds)))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "cv_config.json").write_text(json.dumps({"recipe": recipe, "train_args": list(cfg.train_args), "data": cfg.data,
-                                                    "folds_file": cfg.folds_file, "parallel": cfg.parallel, "folds": chosen}, indent=2) + "\n")
+    files.write_json(out / "cv_config.json", {"recipe": recipe, "train_args": list(cfg.train_args), "data": cfg.data,
+                                              "folds_file": cfg.folds_file, "parallel": cfg.parallel, "folds": chosen})
     with ThreadPoolExecutor(max_workers=max(1, cfg.parallel)) as pool:
         list(pool.map(lambda k: train_fold(cfg, k, folds[k]), chosen))
     reports = {k: score_fold(cfg, k) for k in chosen}
     summary = summarise(reports, recipe)
-    (out / "cv.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "cv.md").write_text(markdown(summary))
+    files.write_json(out / "cv.json", summary)
+    files.write_text(out / "cv.md", markdown(summary))
     return summary

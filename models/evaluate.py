@@ -6,7 +6,6 @@ trivial baseline "NIR copied to grey RGB" (the first column of SNet's Table 1).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,8 @@ import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from nircolor import files
 
 from . import checkpoint, zoo
 from .data import Pair, find_pairs, load_pair, read_split, split_pairs
@@ -125,10 +126,7 @@ def evaluate(
         rows.append({"pair": paths.key, "height": pair.nir.shape[0], "width": pair.nir.shape[1], **scores, "baseline": baseline})
         baseline_rows.append(baseline)
         if save_dir is not None:
-            out = Path(save_dir) / paths.category / f"{paths.pair_id}.png"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(out), cv2.cvtColor(pred, cv2.COLOR_RGB2BGR)):
-                raise OSError(f"could not write {out}; check that the folder is writable")
+            write_image(Path(save_dir) / paths.category / f"{paths.pair_id}.png", pred)
         if len(triples) < grid_images:
             triples.append((pair.nir, pred, pair.rgb))
     report = EvalReport(
@@ -140,9 +138,15 @@ def evaluate(
         seconds_per_image=seconds / len(rows),
     )
     if json_path is not None:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps({**report.to_dict(), "checkpoint": str(ckpt_path), "card": card.to_dict(), "device": device, "torch": str(torch.__version__)}, indent=2) + "\n")
+        files.write_json(json_path, {**report.to_dict(), "checkpoint": str(ckpt_path), "card": card.to_dict(), "device": device,
+                                     "torch": str(torch.__version__)})
     if grid_path is not None and triples:
-        Path(grid_path).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(grid_path), cv2.cvtColor(comparison_grid(triples), cv2.COLOR_RGB2BGR))
+        write_image(grid_path, comparison_grid(triples))
     return report
+
+
+def write_image(path: str | Path, rgb: np.ndarray, params: tuple[int, ...] = ()) -> None:
+    """An RGB image written whole (nircolor.files); the format follows the suffix."""
+    with files.atomic_path(path) as temporary:
+        if not cv2.imwrite(str(temporary), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), list(params)):
+            raise OSError(f"could not write {path}; check that the folder is writable and the suffix names an image format")

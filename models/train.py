@@ -23,6 +23,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from nircolor import files
+
 from . import checkpoint
 from .augment import NightCamera
 from .data import RandomCrops, default_val_keys, find_pairs, load_extra_pairs, load_pairs, read_split, scene_closure, split_pairs
@@ -190,8 +192,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     if leaked:
         tqdm.write(f"{len(leaked)} training pairs show a validation scene and are left out: {', '.join(p.key for p in leaked[:6])}")
         train_paths = [p for p in train_paths if p.key not in held_out]
-    (out / "val_split.txt").write_text("".join(f"{p.key}\n" for p in val_paths))
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    files.write_text(out / "val_split.txt", "".join(f"{p.key}\n" for p in val_paths))
+    files.write_json(out / "config.json", asdict(cfg))
 
     tqdm.write(f"loading {len(train_paths)} training and {len(val_paths)} validation pairs from {cfg.data}")
     if cfg.infer_size and cfg.data_scale != 1.0:
@@ -370,6 +372,5 @@ def _save_state(path: Path, model, averaged, objective, opt, disc, opt_d, step: 
         state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
     if averaged is not None:
         state["averaged"] = averaged.state_dict()
-    partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    partial.replace(path)
+    with files.atomic_path(path) as temporary:
+        torch.save(state, temporary)

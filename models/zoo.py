@@ -87,11 +87,11 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-FIGURES = WEIGHTS_DIR / "zoo.json"  # written by benchmarks/zoo_table.py
+FIGURES = WEIGHTS_DIR / "zoo.json"  # written by scripts/zoo_table.py
 
 
 def figures() -> dict[str, dict | None]:
-    """Every shipped model's measured figures (benchmarks/zoo_table.py), None where a model has
+    """Every shipped model's measured figures (scripts/zoo_table.py), None where a model has
     not been measured yet."""
     import json
 
@@ -112,7 +112,7 @@ def markdown_table() -> str:
     for name, f in figures().items():
         default = " (default)" if ALIASES.get("default") == name else ""
         if f is None:
-            rows.append(f"| {name}{default} | not measured: run python benchmarks/zoo_table.py {name} | | | | | | | |")
+            rows.append(f"| {name}{default} | not measured: run python scripts/zoo_table.py {name} | | | | | | | |")
             continue
         cv, grey = f["cv"], (f["cv"] or {}).get("grey")
         grey_cell = f"{grey['psnr']:.2f} / {grey['ssim']:.3f} / {grey['angular_error']:.2f}" if grey else ""

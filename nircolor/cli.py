@@ -36,7 +36,7 @@ def _models(args: argparse.Namespace) -> int:
         for name, f in zoo.figures().items():
             default = " (default)" if zoo.ALIASES.get("default") == name else ""
             if f is None:
-                print(f"{name}{default}: {zoo.ZOO[name].summary}; not measured (python benchmarks/zoo_table.py {name})")
+                print(f"{name}{default}: {zoo.ZOO[name].summary}; not measured (python scripts/zoo_table.py {name})")
                 continue
             cv = f["cv"]
             quality = (f"CV {cv['psnr']['mean']:.2f} dB / SSIM {cv['ssim']['mean']:.3f} / AE {cv['angular_error']['mean']:.2f} deg "
@@ -76,8 +76,6 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from nircolor.export import formats
-    from nircolor.export.onnx import default_graph
-    from nircolor.export.pipeline import export_checked
 
     if args.format == "triton":
         from nircolor.export.triton import write_repository
@@ -90,10 +88,13 @@ def _export(args: argparse.Namespace) -> int:
         print(f"wrote Triton model repository {repo.root}: {', '.join(repo.models)} "
               f"(serve: tritonserver --model-repository {repo.root.resolve()})")
         return 0
-    graph = args.graph or default_graph(args.io)
+    graph = args.graph or formats.default_graph(args.io)
     if args.int8:
         return _export_int8(args, graph)
     fmt = formats.get("onnx-fp16" if args.fp16 else "onnx")
+    formats.require(fmt)
+    from nircolor.export.pipeline import export_checked
+
     out = args.out or formats.default_path(args.model, fmt, args.io, graph)
     result = export_checked(args.model, out, io=args.io, fp16=args.fp16, opset=args.opset, simplify=not args.no_simplify,
                             check_data=args.check_data, graph=graph)
@@ -114,6 +115,7 @@ def _export_int8(args: argparse.Namespace, graph: str) -> int:
     if args.fp16:
         raise ValueError("--int8 and --fp16 are two precisions; choose one (a TensorRT INT8 plan runs its float layers in FP32)")
     fmt = formats.get("onnx-int8-trt" if args.int8_target == "tensorrt" else "onnx-int8")
+    formats.require(fmt)
     out = args.out or formats.default_path(args.model, fmt, args.io, graph)
     report = export_int8(args.model, out, target=args.int8_target, calibration=args.calibration,
                          calibration_frames=args.calibration_frames, io=args.io, graph=graph, float_first=args.int8_float_first)
@@ -349,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ml = sub.add_parser("models", help="list the shipped models: architecture, size, speed and cross-validated quality",
                         description="Every shipped model with its parameters, GFLOPs and ONNX Runtime CPU latency for a 640x480 "
-                                    "frame and the cross-validation figures of its recipe (measured by benchmarks/zoo_table.py).")
+                                    "frame and the cross-validation figures of its recipe (measured by scripts/zoo_table.py).")
     form = ml.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="the figures as JSON, for machines")
     form.add_argument("--markdown", action="store_true", help="the README's model table")

@@ -3,13 +3,14 @@ run the pipeline, report statistics and every frame that could not be written.""
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 from tqdm import tqdm
+
+from nircolor import files
 
 from . import backends, stats
 from .backends import Runner
@@ -24,15 +25,13 @@ def report(result: PipelineResult, stats_json: str | None, extra: dict | None = 
     print(f"read {result.frames_read} frames, wrote {result.frames_written}, dropped {result.dropped} (stopped by {result.stopped_by})")
     for index, why in result.skipped:
         print(f"  could not use source frame {index}: {why}")
+    if result.skipped_count > len(result.skipped):
+        print(f"  ... and {result.skipped_count - len(result.skipped)} more source frames that could not be used")
     if stats_json:
         path = Path(stats_json)
-        temporary = path.with_name(f".{path.name}.partial")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(json.dumps({**asdict(result), **(extra or {})}, indent=2) + "\n")
-            temporary.replace(path)
+            files.write_json(path, {**asdict(result), **(extra or {})})
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             raise SinkError(f"could not write the statistics {path}: {exc.strerror or exc}; the outputs are complete, "
                             "free some space or choose another --stats-json") from None
 
@@ -77,10 +76,13 @@ def _prepare_outputs(outputs: list[str], source, codec: str, overwrite: bool, st
     return sinks
 
 
-def _close_all(sinks: list[Sink]) -> list[Exception]:
-    """Close every sink even when one fails (each must finalize its file); return the failures."""
+def _close_all(sinks: list[Sink], finished: bool = True) -> list[Exception]:
+    """Close every sink even when one fails (each must finalize its file); return the failures.
+    Not `finished`: file sinks keep what they wrote under their partial names."""
     errors = []
     for sink in sinks:
+        if not finished:
+            sink.keep_partial()
         try:
             sink.close()
         except Exception as exc:
@@ -92,13 +94,15 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
         max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
         infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool | None = None,
-        auth: bool = True,
-        int8: bool = False, runner: Runner | None = None, on_frame: Callable[[], None] | None = None) -> PipelineResult:
+        auth: bool = True, int8: bool = False, runner: Runner | None = None, on_frame: Callable[[], None] | None = None,
+        finish_only_complete: bool = False) -> PipelineResult:
     """`runner`: a loaded model to use (and leave open), as a fleet worker keeps one for many
     recordings; default: made from `backend`/`model` and closed at the end. `on_frame`: called
     once per frame written, beside the progress bar. `stabilise`: None turns the temporal
     stabiliser on for video (files, cameras, streams, image sequences) and leaves a single still
-    image as it is."""
+    image as it is. `finish_only_complete`: file outputs take their names only if every frame was
+    read and written (a fleet's rule); otherwise a transcode that reached its end or a live run
+    that was stopped is finished."""
     source = open_source(source_uri)
     if input_bits is not None:
         if not isinstance(source, ImageSource):
@@ -151,17 +155,20 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
 
             pipeline = Pipeline(source, runner, sinks, config, on_frame=frame_done)
             # Signals from here on drain and finalize instead of killing the process mid-write.
+            finished = False
             with StopOnSignals(pipeline.request_stop):
                 try:
                     for sink in sinks:  # each open returns the sink itself
                         sink.open(source.info, (width, source.info.height))
                         opened.append(sink)
                     result = pipeline.run()
+                    # A live run ends when the user stops it; a transcode is finished only at its end.
+                    finished = result.complete if finish_only_complete else (live or result.interrupted_by is None)
                 except PipelineError as exc:
                     failure, result = exc, exc.result
                 finally:
                     bar.close()
-                    close_errors = _close_all(opened)
+                    close_errors = _close_all(opened, finished=finished)
     finally:
         source.close()
     print(stats.table(result.stats))

@@ -8,7 +8,6 @@ Writes PREFIX.json, PREFIX.md and PREFIX-latency.png / PREFIX-throughput.png (ma
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -17,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from nircolor import __version__
-from nircolor.models import checkpoint, zoo
+from nircolor import __version__, files
+from nircolor.export.formats import kind_of
+from nircolor.export.metadata import read_metadata
+from nircolor.models import zoo
 from nircolor.models.upsample import GuidedUpsampling, WorkingSize
 
 from . import backends
@@ -61,8 +61,8 @@ class Cell:
     p99_ms: float
     max_ms: float
     fps: float
-    gflop: float
-    fraction_of_peak: float
+    gflop: float | None  # None where FLOPs could not be counted (no PyTorch, or not a checkpoint)
+    fraction_of_peak: float | None
     samples_ms: list[float] = field(repr=False, default_factory=list)
     # A model with a working size sees a larger frame downscaled: the network's input, and the
     # NIR-guided upsampling back to the frame's size (p50; 0 when the frame is seen as it is).
@@ -84,9 +84,10 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": str(torch.__version__),
-            "nircolor": __version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-    for mod in ("onnxruntime", "tensorrt", "cv2", "av"):
+    torch = _torch()
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "nircolor": __version__,
+            "gpu": torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else None}
+    for mod in ("torch", "onnxruntime", "tensorrt", "cv2", "av"):
         try:
             info[mod] = __import__(mod).__version__
         except ImportError:
@@ -94,9 +95,38 @@ def machine() -> dict:
     return info
 
 
-def model_gflop(model: str, height: int, width: int) -> float:
-    """FLOPs (2 per multiply-add) of one padded frame, counted by torch's FlopCounterMode."""
+def _torch():
+    """PyTorch if installed: the bench runs without it (an ONNX file on ONNX Runtime), and then
+    counts no FLOPs and measures the CPU's peak with NumPy."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def model_infer_size(model: str) -> int | None:
+    """The model's working size, from an ONNX file's metadata where there is one (no PyTorch
+    needed), else from its checkpoint."""
+    if kind_of(str(model)) == "onnx":
+        return read_metadata(model)["infer_size"]
+    entry = zoo.ZOO.get(zoo.ALIASES.get(str(model), str(model)))
+    if entry is not None and entry.onnx.exists():
+        return read_metadata(entry.onnx)["infer_size"]
+    from nircolor.models import checkpoint
+
+    return checkpoint.load(zoo.resolve(model))[1].infer_size
+
+
+def model_gflop(model: str, height: int, width: int) -> float | None:
+    """FLOPs (2 per multiply-add) of one padded frame, counted by torch's FlopCounterMode on the
+    model's checkpoint; None without PyTorch, or for an ONNX file or a plan given by its path."""
+    torch = _torch()
+    if torch is None or kind_of(str(model)) != "checkpoint":
+        return None
     from torch.utils.flop_counter import FlopCounterMode
+
+    from nircolor.models import checkpoint
 
     net, card = checkpoint.load(zoo.resolve(model))
     m = card.pad_multiple
@@ -106,30 +136,37 @@ def model_gflop(model: str, height: int, width: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def peak_gflops(device: str = "cpu", dtype=torch.float32, n: int = 2048, seconds: float = 2.0) -> float:
+def peak_gflops(device: str = "cpu", dtype: str = "float32", n: int = 2048, seconds: float = 2.0) -> float:
     """The machine's attainable matrix-multiply rate: the best single product over `seconds`.
 
     On the CPU every core the process may use takes part (torch may default to fewer, e.g. under a
     cgroup quota, while ONNX Runtime uses them all), and the best product rather than the mean is
     kept so a noisy neighbour does not lower the peak and push a model's fraction above one.
+    Without PyTorch, NumPy's BLAS multiplies (on the CPU).
     """
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+    torch = _torch()
+    if torch is None:
+        a, b = (np.random.default_rng(i).standard_normal((n, n), dtype=np.float32) for i in (0, 1))
+        return _best_product_gflops(lambda: a @ b, n, seconds)
+    a = torch.randn(n, n, device=device, dtype=getattr(torch, dtype))
+    b = torch.randn(n, n, device=device, dtype=getattr(torch, dtype))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     threads = torch.get_num_threads()
     if device == "cpu":
         torch.set_num_threads(len(os.sched_getaffinity(0)))
     try:
-        a @ b
-        sync()
-        best, start = float("inf"), time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            t = time.perf_counter()
-            a @ b
-            sync()
-            best = min(best, time.perf_counter() - t)
+        return _best_product_gflops(lambda: (a @ b, sync()), n, seconds)
     finally:
         torch.set_num_threads(threads)
+
+
+def _best_product_gflops(product, n: int, seconds: float) -> float:
+    product()
+    best, start = float("inf"), time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        product()
+        best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
 
 
@@ -147,6 +184,24 @@ def time_upsampling(height: int, width: int, up: GuidedUpsampling | None, runs: 
         up.restore(rgb, nir, up.downscale(nir))
         times.append(1000 * (time.perf_counter() - t))
     return statistics.median(times[1:])
+
+
+def time_calls(fn, runs: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of each of `runs` calls of `fn`, after `warmup` untimed ones: the timing loop
+    of the benchmarks and release scripts (`time_runner` below adds a time budget)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    return times
+
+
+def latency(times_ms: list[float]) -> dict[str, float]:
+    """Median (what we quote), 95th percentile and minimum of timings in ms."""
+    return {"median_ms": statistics.median(times_ms), "p95_ms": float(np.percentile(times_ms, 95)), "min_ms": min(times_ms)}
 
 
 def time_runner(runner, frame: np.ndarray, cfg: BenchConfig) -> list[float]:
@@ -174,15 +229,16 @@ def pipeline_latency(runner, policy: str, frames: int) -> dict:
 
 def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
     rng = np.random.default_rng(0)
-    on_gpu = torch.cuda.is_available() and cfg.device != "cpu"
+    torch = _torch()
+    on_gpu = torch is not None and torch.cuda.is_available() and cfg.device != "cpu"
     peaks = {"cpu_fp32_gflops": peak_gflops("cpu")}
     if on_gpu:
         peaks["gpu_fp32_gflops"] = peak_gflops("cuda")
-        peaks["gpu_fp16_gflops"] = peak_gflops("cuda", torch.float16, n=8192)
+        peaks["gpu_fp16_gflops"] = peak_gflops("cuda", "float16", n=8192)
     cells: list[Cell] = []
     pipelines = []
     skipped = []
-    sizes = {model: checkpoint.load(zoo.resolve(model))[1].infer_size for model in cfg.models}
+    sizes = {model: model_infer_size(model) for model in cfg.models}
     # What each frame size costs each model: the network's input (its working size) and the
     # upsampling back; FLOPs depend on the model and that input only, so count them once.
     ups = {(model, h, w): GuidedUpsampling.for_frame(h, w, sizes[model]) for model, (h, w) in itertools.product(cfg.models, cfg.resolutions)}
@@ -208,12 +264,13 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
                 p50 = statistics.median(times)
                 gflop = gflops[model, h, w]
                 cell = Cell(model, name, precision, runner.info.device, h, w, len(times), p50, float(np.percentile(times, 95)),
-                            float(np.percentile(times, 99)), max(times), 1000 / p50, gflop, gflop / (p50 / 1000) / peak, times,
-                            nh, nw, upsample_ms[model, h, w])
+                            float(np.percentile(times, 99)), max(times), 1000 / p50, gflop,
+                            None if gflop is None else gflop / (p50 / 1000) / peak, times, nh, nw, upsample_ms[model, h, w])
                 cells.append(cell)
                 seen = f" (network at {nw}x{nh}, + {cell.upsample_ms:.1f} ms upsampling)" if ups[model, h, w] else ""
-                print(f"{model} {name:12s} {precision} {w}x{h}{seen}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {gflop:.1f} GFLOP, "
-                      f"{cell.fraction_of_peak:.1%} of peak")
+                work = "FLOPs not counted (needs PyTorch and a checkpoint)" if gflop is None else \
+                    f"{gflop:.1f} GFLOP, {cell.fraction_of_peak:.1%} of peak"
+                print(f"{model} {name:12s} {precision} {w}x{h}{seen}: p50 {p50:.1f} ms, {1000 / p50:.1f} fps, {work}")
             if precision == cfg.precisions[0]:
                 for policy in ("offline", "live"):
                     pipelines.append({"model": model, "backend": name, **pipeline_latency(runner, policy, cfg.pipeline_frames)})
@@ -221,8 +278,8 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
               "pipelines": pipelines, "skipped": skipped, "infer_sizes": sizes}
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(report))
+    files.write_json(out.with_suffix(".json"), report)
+    files.write_text(out.with_suffix(".md"), markdown(report))
     plots(cells, out)
     return report
 
@@ -230,7 +287,7 @@ def run_bench(cfg: BenchConfig, out_prefix: str | Path) -> dict:
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"# nircolor bench: {', '.join(report['config']['models'])}", "",
-             f"Machine: {m['cpu']} ({m['cores']} cores), GPU {m['gpu'] or 'none'}; torch {m['torch']}, onnxruntime {m['onnxruntime']}, "
+             f"Machine: {m['cpu']} ({m['cores']} cores), GPU {m['gpu'] or 'none'}; torch {m['torch'] or 'not installed'}, onnxruntime {m['onnxruntime']}, "
              f"TensorRT {m['tensorrt'] or 'not installed'}. Peak (matrix multiply): " +
              ", ".join(f"{k} {v:.0f}" for k, v in report["peaks"].items()) + " GFLOP/s.", "",
              "| model | backend | precision | device | frame | network input | p50 ms | p95 ms | p99 ms | max ms | fps | GFLOP | of peak "
@@ -239,7 +296,8 @@ def markdown(report: dict) -> str:
     for c in report["cells"]:
         lines.append(f"| {c['model']} | {c['backend']} | {c['precision']} | {c['device']} | {c['width']}x{c['height']} | "
                      f"{c['network_width']}x{c['network_height']} | {c['p50_ms']:.1f} | {c['p95_ms']:.1f} | {c['p99_ms']:.1f} | {c['max_ms']:.1f} | "
-                     f"{c['fps']:.2f} | {c['gflop']:.1f} | {c['fraction_of_peak']:.1%} | {c['upsample_ms']:.1f} | {c['frame_ms']:.1f} |")
+                     f"{c['fps']:.2f} | {_or_dash(c['gflop'], '.1f')} | {_or_dash(c['fraction_of_peak'], '.1%')} | {c['upsample_ms']:.1f} | "
+                     f"{c['frame_ms']:.1f} |")
     for model, size in report.get("infer_sizes", {}).items():
         if size:
             lines += ["", f"{model} sees frames with their long side at most {size} px: p50 to max and fps are the network on "
@@ -255,8 +313,18 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _or_dash(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def plots(cells: list[Cell], out: Path) -> None:
-    import matplotlib
+    """Latency and throughput plots beside the tables; skipped, and said, without matplotlib
+    (the runtime extra leaves it out)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("no plots: matplotlib is not installed (pip install matplotlib)")
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -3,10 +3,10 @@ model; `nircolor transcode --cluster ADDRESS INPUTS... OUTPUT_DIR`.
 
 Each recording goes through the same pipeline as a single `nircolor transcode` (every frame,
 timestamps, audio). Safe to run again:
-- an output is written under a hidden temporary name beside its final one and renamed only when
+- an output is recorded as `NAME.partial.SUFFIX` beside its final name and renamed only when
   the transcode finished with every frame, so a final name always means a complete output;
 - a run skips recordings whose output exists and redoes the rest (a killed run leaves only
-  temporary files, which the next run replaces);
+  partial files, which the next run replaces);
 - a recording that fails is reported with its reason and the others go on;
 - `OUTPUT_DIR/fleet-summary.json` lists every recording: status, frames, duration, time.
 
@@ -29,6 +29,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from nircolor import files
+
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m4v")
 SUMMARY_NAME = "fleet-summary.json"
 PROGRESS_EVERY = 10  # frames between a worker's progress reports
@@ -36,15 +38,27 @@ PROGRESS_EVERY = 10  # frames between a worker's progress reports
 
 class FleetStopped(Exception):
     """SIGTERM or SIGHUP stopped the fleet run: workers are stopped, finished outputs kept, the
-    unfinished ones stay hidden temporaries (a re-run redoes them)."""
+    unfinished ones stay partial files (a re-run redoes them)."""
 
     def __init__(self, signum: int):
         super().__init__(f"stopped by {signal.Signals(signum).name}")
         self.signum = signum
 
 
-def _raise_stopped(signum, frame) -> None:
-    raise FleetStopped(signum)
+class _StopRequest:
+    """A stop signal, noted by the handler and acted on by the dispatch loop between Ray calls:
+    an exception raised by the handler itself can land inside Ray's own C code, which then dies
+    with a SystemError and a stack dump instead of stopping in order."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        self.signum = self.signum or signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise FleetStopped(self.signum)
 
 
 class FleetError(ValueError):
@@ -65,9 +79,9 @@ class Recording:
     output: Path
 
     @property
-    def temporary(self) -> Path:
-        """Beside the output, hidden, same container suffix (the sink picks the format from it)."""
-        return self.output.with_name(f".{self.output.stem}.partial{self.output.suffix}")
+    def partial(self) -> Path:
+        """Where the output is recorded until it is complete (nircolor.files.recording_partial)."""
+        return files.recording_partial(self.output)
 
 
 @dataclass
@@ -90,7 +104,7 @@ def expand_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
         path = Path(item)
         if path.is_dir():
             for f in sorted(path.rglob("*")):
-                if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith("."):
+                if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith(".") and not files.is_recording_partial(f):
                     found.setdefault(f.resolve(), f.relative_to(path))
         elif path.is_file():
             found.setdefault(path.resolve(), Path(path.name))
@@ -182,17 +196,16 @@ class FleetWorker:
 
         try:
             recording.output.parent.mkdir(parents=True, exist_ok=True)
-            result = run(str(recording.source), [str(recording.temporary)], policy="offline", progress=False, overwrite=True,
-                         runner=self.runner, on_frame=on_frame, **self.options)
+            result = run(str(recording.source), [str(recording.output)], policy="offline", progress=False, overwrite=True,
+                         runner=self.runner, on_frame=on_frame, finish_only_complete=True, **self.options)
             outcome.frames = result.frames_written
             if not result.complete:
-                skipped = f"; {len(result.skipped)} frames could not be used, first: {result.skipped[0][1]}" if result.skipped else ""
+                skipped = f"; {result.skipped_count} frames could not be used, first: {result.skipped[0][1]}" if result.skipped else ""
                 raise FleetError(f"wrote {result.frames_written} of {result.frames_read} frames{skipped}")
-            os.replace(recording.temporary, recording.output)  # complete: only now under its final name
             outcome.status = "done"
         except Exception as exc:  # one recording's failure is reported; the others go on
             outcome.error = f"{type(exc).__name__}: {exc}"
-            recording.temporary.unlink(missing_ok=True)
+            recording.partial.unlink(missing_ok=True)
         finally:
             if self.progress is not None and pending[0]:
                 self.progress.add.remote(pending[0])
@@ -228,11 +241,10 @@ class FleetSummary:
         return out
 
     def write(self, path: Path) -> None:
-        temporary = path.with_name(f".{path.name}.partial")
         data = {**{k: v for k, v in asdict(self).items() if k != "recordings"}, "counts": self.counts(),
                 "frames": sum(r.frames for r in self.recordings if r.status == "done"), "recordings": [asdict(r) for r in self.recordings]}
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(temporary, path)
+        files.remove_stale_partials(path)  # a killed run's, cut while it rewrote the summary
+        files.write_json(path, data)
 
 
 def _previous_outcomes(path: Path) -> dict[str, Outcome]:
@@ -313,11 +325,11 @@ def transcode_fleet(inputs: list[str], output_dir: str | Path, address: str = "l
 
         # `docker stop`, systemd and a closed terminal: stop the workers and Ray in order, as
         # Ctrl-C does, instead of leaving Ray to die mid-call with a stack dump.
-        handlers = {}
+        handlers, stop = {}, _StopRequest()
         if threading.current_thread() is threading.main_thread():
-            handlers = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+            handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
-            _dispatch(ray, pool, todo, counter, bars, finished)
+            _dispatch(ray, pool, todo, counter, bars, finished, stop)
         except (FleetStopped, KeyboardInterrupt):
             for worker in pool:
                 ray.kill(worker)
@@ -335,14 +347,16 @@ def transcode_fleet(inputs: list[str], output_dir: str | Path, address: str = "l
     return summary
 
 
-def _dispatch(ray, pool: list, todo: list[Recording], counter, bars, finished) -> None:
+def _dispatch(ray, pool: list, todo: list[Recording], counter, bars, finished, stop: _StopRequest) -> None:
     """Keep every worker busy with one recording at a time until all are done; a worker that
-    dies fails its recording (with the reason) and Ray restarts it for the next."""
+    dies fails its recording (with the reason) and Ray restarts it for the next. A stop request
+    is acted on within one wait (half a second)."""
     queue = list(todo)
     running: dict[Any, tuple[Any, Recording]] = {}
     idle = list(pool)
     reported = 0
     while queue or running:
+        stop.check()
         while idle and queue:
             worker, rec = idle.pop(), queue.pop(0)
             running[worker.transcode.remote(rec)] = (worker, rec)

@@ -71,11 +71,17 @@ class Item:
     rgb: np.ndarray | None = None
 
 
+# Source frames that could not be used are counted all, but listed only up to here: a 10-hour
+# drive from a failing camera costs what a minute does.
+SKIPPED_LISTED = 100
+
+
 @dataclass
 class PipelineResult:
     frames_read: int = 0
     frames_written: int = 0
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # (source index, why)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (source index, why): the first SKIPPED_LISTED
+    skipped_count: int = 0  # all of them
     dropped: int = 0
     stopped_by: str = "end of stream"
     policy: str = "offline"
@@ -85,7 +91,12 @@ class PipelineResult:
     @property
     def complete(self) -> bool:
         """Every frame of the source was read and written: nothing skipped, nothing cut short."""
-        return not self.skipped and self.interrupted_by is None and self.frames_written == self.frames_read
+        return not self.skipped_count and self.interrupted_by is None and self.frames_written == self.frames_read
+
+    def skip(self, index: int, why: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < SKIPPED_LISTED:
+            self.skipped.append((index, why))
 
 
 class _BlockingQueue:
@@ -177,10 +188,10 @@ class Pipeline:
                 read = self.source.read()
                 if read.status is Status.END:
                     if read.reason:
-                        self.result.skipped.append((read.index, read.reason))
+                        self.result.skip(read.index, read.reason)
                     elif self._cut_short(read.index):
-                        self.result.skipped.append((read.index, f"the file ends after {read.index} of the {self.source.info.frames} "
-                                                                 "frames its header announces: it is truncated or damaged"))
+                        self.result.skip(read.index, f"the file ends after {read.index} of the {self.source.info.frames} "
+                                                     "frames its header announces: it is truncated or damaged")
                     break
                 if read.status is Status.TIMEOUT:
                     continue
@@ -193,7 +204,7 @@ class Pipeline:
                     # Said in the output's terms: which output frames the missing one falls between.
                     n = self.result.frames_read
                     where = "before output frame 0" if n == 0 else f"between output frames {n - 1} and {n}"
-                    self.result.skipped.append((read.index, f"{read.reason} (missing from the output {where})"))
+                    self.result.skip(read.index, f"{read.reason} (missing from the output {where})")
                     continue
                 self.result.frames_read += 1
                 self.stats.record("capture", time.perf_counter() - start)

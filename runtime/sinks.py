@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from nircolor import files
+
 from .frames import even_size, pad_to_even
 from .sources import SourceInfo
 
@@ -51,6 +53,10 @@ class Sink:
 
     def close(self) -> None:
         pass
+
+    def keep_partial(self) -> None:
+        """The run did not finish (an error, or a transcode stopped early): a file sink leaves what
+        it wrote under its partial name instead of the name the user asked for."""
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -117,11 +123,10 @@ class ImageFolderSink(Sink):
 
     def write(self, rgb, pts, overlay=""):
         path = self.path / f"{self.index:06d}.png"
-        temporary = self.path / f".{self.index:06d}.partial.png"
-        if not cv2.imwrite(str(temporary), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            temporary.unlink(missing_ok=True)
-            raise SinkError(f"could not write {path}; check the folder is writable and the disk has space")
-        os.replace(temporary, path)
+        # Whole or not at all; not synced frame by frame, which would cost more than the encode.
+        with files.atomic_path(path, durable=False) as temporary:
+            if not cv2.imwrite(str(temporary), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+                raise SinkError(f"could not write {path}; check the folder is writable and the disk has space")
         self.index += 1
         return True
 
@@ -156,25 +161,36 @@ class VideoFileSink(Sink):
             raise SinkError(f"unknown codec {codec!r}; choose one of {', '.join(self.CODECS)}")
         self.path = Path(path)
         self.codec, self.crf, self.audio_from, self.overwrite, self.log = codec, crf, audio_from, overwrite, log
+        self.partial = files.recording_partial(self.path)
         self.frames = 0
         self.container = None
         self._last_pts = None
         self._end_seconds: float | None = None
         self._told_scaled = False
+        self._finish = True
 
     def check(self, source_path):
         check_destination(self.path, source_path, self.overwrite, "video")
+        if source_path and (_same_file(self.partial, Path(source_path)) or self.partial.resolve() == Path(source_path).resolve()):
+            raise SinkError(f"{self.path} is recorded as {self.partial} until it is finished, and that is the input: "
+                            "choose another output name")
 
     def _failed(self, exc: BaseException) -> SinkError:
         return SinkError(f"writing {self.path} failed after {self.frames} frames: {getattr(exc, 'strerror', None) or exc}; "
-                         "check free space and permissions (what was written plays up to there)")
+                         f"check free space and permissions (what was written plays up to there, in {self.partial})")
+
+    def keep_partial(self) -> None:
+        self._finish = False
 
     def open(self, info: SourceInfo, size: tuple[int, int]) -> "VideoFileSink":
         import av
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.partial.exists():
+            self.log(f"note: replacing {self.partial}, left by an earlier run that did not finish")
         try:
-            self.container = av.open(str(self.path), mode="w", container_options=self.KILL_SAFE.get(self.path.suffix.lower(), {}))
+            # Recorded under the partial name; the requested name appears only when finished.
+            self.container = av.open(str(self.partial), mode="w", container_options=self.KILL_SAFE.get(self.path.suffix.lower(), {}))
         except (av.error.FFmpegError, OSError) as exc:
             raise SinkError(f"cannot create {self.path}: {getattr(exc, 'strerror', None) or exc}; check the path and permissions") from None
         fps = info.fps or Fraction(25)
@@ -275,6 +291,12 @@ class VideoFileSink(Sink):
             except Exception as exc:  # the trailer could not be written (full disk): the fragments already are
                 error = error or self._failed(exc)
             self.container = None
+        if not self.partial.exists():
+            pass  # no frame reached the muxer: there is nothing to name
+        elif error is None and self._finish:
+            os.replace(self.partial, self.path)  # finished: only now under the name asked for
+        else:
+            self.log(f"note: {self.path} was not finished; what was written plays, in {self.partial}")
         if error is not None:
             raise error
 

@@ -287,12 +287,16 @@ class _Stalled(Exception):
 class _Grabber:
     """Runs a source's blocking grab on a daemon thread, so a camera or stream that stalls costs
     the pipeline `read_timeout`, not forever. A stalled grabber is abandoned with the device it
-    is stuck in (releasing a device mid-read is unsafe); the source reconnects with a new one."""
+    is stuck in (releasing a device mid-read is unsafe) and the source reconnects with a new one;
+    if the stuck read ever returns, the thread releases that device and ends, so reconnects over a
+    long drive leave neither threads nor open devices behind."""
 
     def __init__(self, grab):
         self._requests: queue.Queue = queue.Queue()
         self._results: queue.Queue = queue.Queue()
-        threading.Thread(target=self._serve, args=(grab,), name="grab", daemon=True).start()
+        self._release_on_exit = None
+        self.thread = threading.Thread(target=self._serve, args=(grab,), name="grab", daemon=True)
+        self.thread.start()
 
     def _serve(self, grab) -> None:
         while self._requests.get() is not None:
@@ -300,6 +304,16 @@ class _Grabber:
                 self._results.put((grab(), None))
             except Exception as exc:
                 self._results.put((None, exc))
+        if self._release_on_exit is not None:
+            try:
+                self._release_on_exit()
+            except Exception:  # a device that died while stuck: it is gone either way
+                pass
+
+    def abandon(self, release) -> None:
+        """Give up on a stuck read: `release` closes its device once the read returns."""
+        self._release_on_exit = release
+        self._requests.put(None)
 
     def grab(self, timeout: float):
         self._requests.put(True)
@@ -352,20 +366,20 @@ class _Reconnecting(Source):
         self.reconnects = 0
         self._connected = False
         self._grabber: _Grabber | None = None
+        self._closer = None  # closes the current connection (what _connect returned)
         self._run_start: float | None = None  # monotonic time of the run's first frame
         self._offset: float | None = None  # source clock -> seconds since the first frame, per connection
 
-    def _connect(self) -> None:
-        raise NotImplementedError
-
-    def _disconnect(self) -> None:
+    def _connect(self):
+        """Open the device or stream; return a callable that closes this connection (a later
+        reconnect opens another, and a stalled grabber closes its own when its read returns)."""
         raise NotImplementedError
 
     def _grab(self) -> tuple[np.ndarray | None, float | None]:
         raise NotImplementedError
 
     def open(self) -> "_Reconnecting":
-        _interruptible(self._connect, "connect")  # the first connection must work: a wrong address is an error
+        self._closer = _interruptible(self._connect, "connect")  # the first connection must work: a wrong address is an error
         self._connected = True
         self._grabber, self._offset = _Grabber(self._grab), None
         return self
@@ -376,7 +390,7 @@ class _Reconnecting(Source):
                 time.sleep(min(0.05, self._retry_at - time.monotonic()))
                 return Read(Status.TIMEOUT, index=self._index, reason="waiting to reconnect")
             try:
-                self._connect()
+                self._closer = self._connect()
                 self._connected = True
                 self._grabber, self._offset = _Grabber(self._grab), None
                 self.reconnects += 1
@@ -388,7 +402,8 @@ class _Reconnecting(Source):
         try:
             image, pts = self._grabber.grab(self.read_timeout)
         except _Stalled:
-            self._grabber = None  # it stays stuck in the device; the device goes with it
+            self._grabber.abandon(self._closer)  # stuck in the device: it closes the device when (if) the read returns
+            self._grabber, self._closer = None, None
             self._connected = False
             self._schedule_retry(f"no frame for {self.read_timeout:g} s (stalled)")
             return Read(Status.TIMEOUT, index=self._index, reason="source stalled; reconnecting")
@@ -397,7 +412,7 @@ class _Reconnecting(Source):
             self.log(f"{self.info.uri}: read failed ({exc})")
         if image is None:
             self._grabber.close()
-            self._disconnect()
+            self._closer()
             self._connected = False
             self._schedule_retry("lost")
             return Read(Status.TIMEOUT, index=self._index, reason="source lost; reconnecting")
@@ -423,7 +438,7 @@ class _Reconnecting(Source):
         if self._connected:
             if self._grabber is not None:
                 self._grabber.close()
-            self._disconnect()
+            self._closer()
             self._connected = False
 
 
@@ -449,13 +464,11 @@ class CameraSource(_Reconnecting):
         self.info.width, self.info.height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.info.fps = Fraction(fps).limit_denominator(1001) if fps > 0 else None
+        return cap.release
 
     def _grab(self):
         ok, image = self.cap.read()
         return (image if ok else None), None
-
-    def _disconnect(self) -> None:
-        self.cap.release()
 
 
 class StreamSource(_Reconnecting):
@@ -476,6 +489,15 @@ class StreamSource(_Reconnecting):
         self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
         self.info.fps = stream.average_rate or stream.guessed_rate
         self._frames = self.container.decode(stream)
+        container = self.container
+
+        def close() -> None:
+            try:
+                container.close()
+            except Exception:  # closing a dead connection may itself fail; it is gone either way
+                pass
+
+        return close
 
     def _grab(self):
         frame = next(self._frames, None)
@@ -483,12 +505,6 @@ class StreamSource(_Reconnecting):
             return None, None
         pts = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
         return frame.to_ndarray(format="gray"), pts
-
-    def _disconnect(self) -> None:
-        try:
-            self.container.close()
-        except Exception:  # closing a dead connection may itself fail; it is gone either way
-            pass
 
 
 def open_source(uri: str, **options) -> Source:

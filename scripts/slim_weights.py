@@ -12,11 +12,11 @@ written beside the old one and renamed over it, so an interrupted run leaves eit
 
 from __future__ import annotations
 
-import os
 import sys
 
 import torch
 
+from nircolor import files
 from nircolor.export import check
 from nircolor.models import checkpoint, zoo
 
@@ -25,25 +25,28 @@ def stored_as_fp32(path) -> bool:
     return any(v.dtype == torch.float32 for v in checkpoint.read(path)["state_dict"].values())
 
 
+class _Kept(Exception):
+    """The float16 weights changed the picture: the float32 file stays."""
+
+
 def slim(name: str) -> str:
     entry = zoo.ZOO[name]
     if not stored_as_fp32(entry.path):
         return f"{name}: already float16"
     net, card = checkpoint.load(entry.path)
-    temporary = entry.path.with_name(f".{entry.path.name}.fp16-{os.getpid()}")
     try:
-        checkpoint.save(temporary, net, card, half=True)
-        frames = check.frame_samples(check.sample_frames())
-        before, _ = check.torch_runner(entry.path, graph="frame")
-        after, _ = check.torch_runner(temporary, graph="frame")
-        report = check.compare(before, after, frames, ("float32 weights", "float16 weights"))
-        if not report.passed(check.FP32_MIN_PSNR):
-            return f"{name}: kept float32 ({report}; needs {check.FP32_MIN_PSNR:.0f} dB)"
-        size = (entry.path.stat().st_size, temporary.stat().st_size)
-        os.replace(temporary, entry.path)
-        return f"{name}: {size[0] / 2**20:.1f} -> {size[1] / 2**20:.1f} MiB; {report}"
-    finally:
-        temporary.unlink(missing_ok=True)
+        with files.atomic_path(entry.path) as temporary:  # replaces the weights only if the check below passes
+            checkpoint.save(temporary, net, card, half=True)
+            frames = check.frame_samples(check.sample_frames())
+            before, _ = check.torch_runner(entry.path, graph="frame")
+            after, _ = check.torch_runner(temporary, graph="frame")
+            report = check.compare(before, after, frames, ("float32 weights", "float16 weights"))
+            if not report.passed(check.FP32_MIN_PSNR):
+                raise _Kept(f"{name}: kept float32 ({report}; needs {check.FP32_MIN_PSNR:.0f} dB)")
+            size = (entry.path.stat().st_size, temporary.stat().st_size)
+    except _Kept as kept:
+        return str(kept)
+    return f"{name}: {size[0] / 2**20:.1f} -> {size[1] / 2**20:.1f} MiB; {report}"
 
 
 def main(names: list[str]) -> None:

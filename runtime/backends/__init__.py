@@ -73,16 +73,23 @@ def create(name: str, model: str, fp16: bool = False, device: str = "auto", thre
     if int8 and backend != "onnxruntime":
         raise BackendError(f"INT8 here runs on ONNX Runtime only; for TensorRT build an INT8 plan with "
                            f"'nircolor build --int8 --onnx MODEL.int8-trt.onnx' and pass the plan as --model (backend {backend} asked)")
+    graph = "frame" if whole_frames else "network"  # for checkpoints; an ONNX file or a plan says what it is
+    # Loaders make the file (an export, a quantization, an engine: cached, checked); runners load it.
     if backend == "tensorrt":
+        from nircolor.export.artifacts import engine_for
+
         from .tensorrt_backend import TensorRTRunner
 
-        return TensorRTRunner(model, fp16=fp16 or name == "auto", whole_frames=whole_frames), why
+        return TensorRTRunner(engine_for(model, fp16=fp16 or name == "auto", graph=graph)), why
     if backend == "onnxruntime":
+        from nircolor.export.artifacts import onnx_for
+
         from .onnxruntime_backend import OnnxRuntimeRunner
 
+        if fp16 and int8:
+            raise BackendError("choose one of FP16 and INT8")
         provider = {"auto": "auto", "cpu": "cpu", "cuda": "cuda"}.get(device, "auto")
-        return OnnxRuntimeRunner(model, provider=provider, fp16=fp16, threads=threads, whole_frames=whole_frames,
-                                 int8=int8), why
+        return OnnxRuntimeRunner(onnx_for(model, fp16=fp16, graph=graph, int8=int8), provider=provider, fp16=fp16, threads=threads), why
     from .torch_backend import TorchRunner
 
     return TorchRunner(model, device=device, fp16=fp16, threads=threads, whole_frames=whole_frames), why

@@ -15,9 +15,6 @@ from nircolor.export.engine_file import EngineFileError, EngineHeader, Profile
 from nircolor.runtime.frames import network_to_rgb_float, nir_to_network, rgb_float_to_uint8
 
 from .base import ModelInfo, Runner
-from .onnxruntime_backend import onnx_for
-
-PLAN_SUFFIXES = (".plan", ".engine")
 
 
 class CudaUnavailable(ImportError):
@@ -133,20 +130,13 @@ class PlanRunner:
 class TensorRTRunner(Runner):
     name = "tensorrt"
 
-    def __init__(self, model: str, fp16: bool = True, shapes: str | None = None, whole_frames: bool = True):
+    def __init__(self, path: str | Path):
+        """`path`: a plan with its sidecar (export.artifacts.engine_for builds one from a model)."""
         super().__init__()
-        self.model, self.fp16, self.shapes = model, fp16, shapes
-        self.graph = "frame" if whole_frames else "network"
+        self.path = Path(path)
 
     def _load_impl(self) -> ModelInfo:
-        from nircolor.export import tensorrt
-
-        tensorrt.require_tensorrt()
-        if str(self.model).endswith(PLAN_SUFFIXES):
-            path = Path(self.model)
-        else:
-            onnx_path = onnx_for(self.model, io="uint8", graph=self.graph)
-            path = tensorrt.build_engine(onnx_path, fp16=self.fp16, shapes=self.shapes).path
+        path = self.path
         self.runner = PlanRunner(path)
         header = self.runner.header
         return ModelInfo(path.stem, header.model["architecture"], header.model["pad_multiple"], header.precision,

@@ -156,7 +156,7 @@ def test_a_missing_check_folder_is_reported_before_anything_is_written(tmp_path,
 
 
 def test_a_damaged_cached_export_is_exported_again(tmp_path, monkeypatch):
-    from nircolor.runtime.backends.onnxruntime_backend import onnx_for
+    from nircolor.export.artifacts import onnx_for
 
     monkeypatch.setenv("NIRCOLOR_CACHE", str(tmp_path))
     path = onnx_for("snet16", graph="network")  # a cached export (the frame graph ships with the model)

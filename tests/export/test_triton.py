@@ -72,3 +72,32 @@ def test_names_and_refusals(capsys):
         config_text("m", {"graph": "network", "io": "uint8"})
     assert main(["export", "--format", "triton", "--fp16", "--out", "x"]) == 2
     assert "drop --fp16" in capsys.readouterr().err
+
+
+def test_an_overwrite_that_fails_midway_keeps_the_old_model(tmp_path, monkeypatch):
+    """--overwrite moves the old variant aside and puts it back if the new one cannot take its
+    place: the repository never ends up without the model it had."""
+    import os
+
+    from nircolor.export import triton
+
+    root = tmp_path / "repo"
+    (root / "nircolor_x" / "1").mkdir(parents=True)
+    (root / "nircolor_x" / "config.pbtxt").write_text("old")
+    staged = tmp_path / "staged"
+    (staged / "1").mkdir(parents=True)
+    (staged / "config.pbtxt").write_text("new")
+    real_replace = os.replace
+
+    def refuse_the_new(src, dst):
+        if str(src) == str(staged):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(triton.os, "replace", refuse_the_new)
+    with pytest.raises(OSError, match="No space"):
+        triton._swap_in(staged, root / "nircolor_x", tmp_path / "aside")
+    assert (root / "nircolor_x" / "config.pbtxt").read_text() == "old"
+    monkeypatch.setattr(triton.os, "replace", real_replace)
+    triton._swap_in(staged, root / "nircolor_x", tmp_path / "aside")
+    assert (root / "nircolor_x" / "config.pbtxt").read_text() == "new"

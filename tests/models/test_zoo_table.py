@@ -1,4 +1,4 @@
-"""`nircolor models`: every shipped model side by side, from figures that benchmarks/zoo_table.py
+"""`nircolor models`: every shipped model side by side, from figures that scripts/zoo_table.py
 measured on the files that ship now; the README's model table is its output."""
 
 import json
@@ -15,7 +15,7 @@ def test_every_shipped_model_has_figures_of_the_file_that_ships():
     figures = zoo.figures()
     assert set(figures) == set(zoo.ZOO)
     for name, f in figures.items():
-        assert f is not None, f"{name} is not measured: run python benchmarks/zoo_table.py {name}"
+        assert f is not None, f"{name} is not measured: run python scripts/zoo_table.py {name}"
         net, card = checkpoint.load(zoo.ZOO[name].path)
         # Stale figures (a model retrained after it was measured) fail here.
         assert (f["architecture"], f["options"], f["parameters"]) == (card.architecture, card.options, count_parameters(net))

@@ -49,3 +49,4 @@ def test_bench_runs_a_model_at_its_working_size(tmp_path, monkeypatch):
     assert (small["network_height"], small["network_width"]) == (32, 48) and small["upsample_ms"] == 0
     assert big["gflop"] == small["gflop"]  # the same network input costs the same
     assert "long side at most 48 px" in (tmp_path / "b.md").read_text()
+

@@ -51,14 +51,14 @@ def _frames(path: Path) -> int:
 
 
 def test_outputs_keep_the_named_folders_structure(tmp_path):
-    for name in ("a.mp4", "night/b.mkv", "night/.c.partial.mp4", "notes.txt"):
+    for name in ("a.mp4", "night/b.mkv", "night/.c.mp4", "night/d.partial.mp4", "notes.txt"):
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "in" / name).write_bytes(b"x")
     (tmp_path / "single.mov").write_bytes(b"x")
     plan = fleet.plan([str(tmp_path / "in"), str(tmp_path / "single.mov")], tmp_path / "out")
     got = {r.source.relative_to(tmp_path).as_posix(): r.output.relative_to(tmp_path / "out").as_posix() for r in plan}
     assert got == {"in/a.mp4": "a.mp4", "in/night/b.mkv": "night/b.mkv", "single.mov": "single.mov"}
-    assert plan[0].temporary.name == ".a.partial.mp4"  # hidden, beside it, same container
+    assert plan[0].partial.name == "a.partial.mp4"  # beside it, same container, says what it is
 
 
 def test_inputs_that_cannot_work_are_refused_before_anything_runs(tmp_path):
@@ -127,7 +127,7 @@ def test_local_cluster_transcodes_a_folder_survives_a_kill_and_finishes_only_wha
     for name, mtime in finished_first.items():
         assert (out / name).stat().st_mtime_ns == mtime  # not redone, not touched
     assert summary["workers"] == 2 and summary["counts"] == {"done": len(clips) - len(finished_first), "skipped": len(finished_first), "failed": 1}
-    assert not list(out.rglob(".*.partial*")) and not (out / "broken.mp4").exists()
+    assert not list(out.rglob("*partial*")) and not (out / "broken.mp4").exists()
     done = next(r for r in summary["recordings"] if r["status"] == "done")
     assert done["duration_s"] == pytest.approx(clips[Path(done["source"]).relative_to(tmp_path / "in").as_posix()] / 10, abs=0.15)
 
@@ -135,19 +135,19 @@ def test_local_cluster_transcodes_a_folder_survives_a_kill_and_finishes_only_wha
 @pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'nircolor[cluster]')")
 def test_sigterm_stops_the_fleet_in_order_with_143(tmp_path):
     """`docker stop` or systemd: the workers and our Ray stop, the exit status says SIGTERM, no
-    stack dump, finished outputs kept and unfinished ones left as hidden temporaries."""
+    stack dump, finished outputs kept and unfinished ones left as partial files."""
     for i in range(3):
         _clip(tmp_path / "in" / f"{i}.mp4", 60)
     out = tmp_path / "out"
     run = _transcode(["--workers", "1", str(tmp_path / "in"), str(out)])
     deadline = time.monotonic() + 240
-    while not list(out.rglob(".*partial*")) and run.poll() is None and time.monotonic() < deadline:
+    while not list(out.rglob("*partial*")) and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # a recording is being written
     run.send_signal(signal.SIGTERM)
     log = run.communicate(timeout=120)[0]
     assert run.returncode == 143, log
     assert "stopped by SIGTERM" in log and "Traceback" not in log and "Stack" not in log
-    for done in out.glob("*.mp4"):
+    for done in (p for p in out.glob("*.mp4") if not p.stem.endswith(".partial")):
         assert _frames(done) == 60  # a final name is still a complete output
     deadline = time.monotonic() + 60
     while _ray_processes() and time.monotonic() < deadline:

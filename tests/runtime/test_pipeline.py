@@ -170,6 +170,23 @@ def test_offline_policy_drops_nothing_and_keeps_order():
     assert seen == [(i + 1) % 255 for i in range(40)]
 
 
+def test_a_long_run_of_unusable_frames_is_counted_not_kept():
+    """A failing camera that hands over 5,000 broken frames: all counted, the first 100 listed
+    (what a report can show), memory bounded, and the run is not complete."""
+    from nircolor.runtime.pipeline import SKIPPED_LISTED
+
+    class Broken(FastLiveSource):
+        def read(self):
+            if self.i >= self.count:
+                return Read(Status.END, index=self.i)
+            self.i += 1
+            return Read(Status.SKIP, index=self.i - 1, reason="corrupt frame")
+
+    result = Pipeline(Broken(5000, fps=1000), SlowRunner(delay=0.0).load(), [NullSink()], PipelineConfig(policy="offline")).run()
+    assert result.skipped_count == 5000 and len(result.skipped) == SKIPPED_LISTED == 100
+    assert result.skipped[0][0] == 0 and not result.complete
+
+
 def test_a_failing_stage_is_reported_not_swallowed():
     runner = SlowRunner(delay=0.0, fail_at=3).load()
     with pytest.raises(PipelineError, match="infer stage failed: RuntimeError: device lost"):

@@ -86,7 +86,8 @@ def test_a_killed_recorder_loses_at_most_about_a_second(tmp_path, suffix):
     out = tmp_path / f"rec{suffix}"
     proc = subprocess.run([sys.executable, str(script), str(out)], capture_output=True)
     assert proc.returncode == -signal.SIGKILL
-    assert 60 <= decoded_frames(out) <= 90
+    assert not out.exists()  # never finished: the name asked for is not taken by a cut recording
+    assert 60 <= decoded_frames(tmp_path / f"rec.partial{suffix}") <= 90
 
 
 @pytest.mark.parametrize("command", ["transcode", "run"])
@@ -94,40 +95,69 @@ def test_sigkill_midway_leaves_a_playable_file(tmp_path, long_clip, command):
     out = tmp_path / "rec.mp4"
     args = [command, str(long_clip), str(out)] if command == "transcode" else ["run", str(long_clip), "--output", str(out), "--policy", "live"]
     proc = start(args + ["--backend", "torch", "--no-progress"], tmp_path)
-    wait_for_growth(out, proc)
+    partial = tmp_path / "rec.partial.mp4"
+    wait_for_growth(partial, proc)
     proc.kill()
     proc.wait()
-    assert 0 < decoded_frames(out) < 480
+    assert 0 < decoded_frames(partial) < 480 and not out.exists()
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_stop_signal_drains_finalizes_and_exits_non_zero(tmp_path, long_clip, signame):
-    out = tmp_path / "out.mp4"
+    out, partial = tmp_path / "out.mp4", tmp_path / "out.partial.mp4"
     proc = start(["transcode", str(long_clip), str(out), "--backend", "torch", "--no-progress"], tmp_path)
-    wait_for_growth(out, proc)
+    wait_for_growth(partial, proc)
     proc.send_signal(getattr(signal, signame))
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + getattr(signal, signame), (stdout, stderr)
     line = next(line for line in stdout.splitlines() if line.startswith("read "))
     read, wrote = int(line.split()[1]), int(line.split()[4].rstrip(","))
     assert f"interrupted ({signame})" in line and 0 < wrote == read < 480
-    assert decoded_frames(out) == wrote  # the count printed is what the file holds
-    video, audio = durations(out)
+    # A transcode stopped early is finalized but keeps its partial name, and says so.
+    assert not out.exists() and f"{out} was not finished" in stdout + stderr
+    assert decoded_frames(partial) == wrote  # the count printed is what the file holds
+    video, audio = durations(partial)
     assert audio <= video + 0.15  # audio only for the span written (to an AAC packet), not the whole input's
 
 
 def test_a_second_signal_stops_at_once_and_still_finalizes(tmp_path, long_clip):
-    out = tmp_path / "out.mkv"
+    out, partial = tmp_path / "out.mkv", tmp_path / "out.partial.mkv"
     proc = start(["transcode", str(long_clip), str(out), "--backend", "torch", "--no-progress"], tmp_path)
-    wait_for_growth(out, proc)
+    wait_for_growth(partial, proc)
     proc.send_signal(signal.SIGTERM)
     proc.stderr.readline()  # the first was handled: the second lands during the drain or the finalizing
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert 0 < decoded_frames(out) < 480
-    with av.open(str(out)) as c:  # finalized: Matroska's duration is written at close
+    assert 0 < decoded_frames(partial) < 480 and not out.exists()
+    with av.open(str(partial)) as c:  # finalized: Matroska's duration is written at close
         assert c.duration is not None and c.duration > 0
+
+
+def test_a_live_recording_stopped_by_the_user_takes_its_name(tmp_path, long_clip):
+    """Stopping is how a live run ends: the recording is finished, under the name asked for."""
+    out = tmp_path / "drive.mp4"
+    proc = start(["run", str(long_clip), "--output", str(out), "--policy", "live", "--backend", "torch", "--no-progress"], tmp_path)
+    wait_for_growth(tmp_path / "drive.partial.mp4", proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr  # how a camera run ends
+    assert 0 < decoded_frames(out) < 480 and not (tmp_path / "drive.partial.mp4").exists()
+
+
+def test_a_finished_transcode_leaves_only_its_output(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=12)
+    out = tmp_path / "out" / "o.mp4"
+    assert main(["transcode", str(clip), str(out), "--backend", "onnxruntime", "--no-progress"]) == 0
+    assert decoded_frames(out) == 12 and sorted(p.name for p in out.parent.iterdir()) == ["o.mp4"]
+
+
+def test_a_leftover_partial_recording_is_replaced_with_a_note(tmp_path, capsys):
+    clip = make_clip(tmp_path / "in.mp4", frames=6)
+    (tmp_path / "o.partial.mp4").write_bytes(b"cut by a power loss")
+    assert main(["transcode", str(clip), str(tmp_path / "o.mp4"), "--backend", "onnxruntime", "--no-progress"]) == 0
+    assert "replacing" in capsys.readouterr().out and decoded_frames(tmp_path / "o.mp4") == 6
+    assert not (tmp_path / "o.partial.mp4").exists()
 
 
 def test_signals_ask_first_to_drain_then_to_stop_and_are_restored():
@@ -206,7 +236,9 @@ def test_a_write_error_stops_at_once_and_keeps_what_was_written(tmp_path, long_c
     line = next(line for line in proc.stdout.splitlines() if line.startswith("read "))
     wrote = int(line.split()[4].rstrip(","))
     assert 0 < wrote < 480 and "error in output" in line
-    assert 0 < decoded_frames(out) <= wrote  # found at the first failing write, not at the end of the clip
+    partial = tmp_path / "out.partial.mp4"
+    assert not out.exists() and f"in {partial}" in proc.stderr  # the name says it is not finished
+    assert 0 < decoded_frames(partial) <= wrote  # found at the first failing write, not at the end of the clip
 
 
 # Inputs that are not what they seem.
@@ -381,24 +413,24 @@ class FakeCamera:
     """A live source whose device clock counts from boot, that can stall or be slow to connect."""
 
     @staticmethod
-    def make(stall_after=None, connect_seconds=0.0):
+    def make(stall_after=None, connect_seconds=0.0, stall_seconds=3600.0):
         from nircolor.runtime.sources import _Reconnecting
 
         class Camera(_Reconnecting):
             def __init__(self):
                 super().__init__("fake://camera", read_timeout=0.3, log=lambda text: None)
-                self.frames = 0
+                self.frames, self.connections, self.released = 0, 0, []
 
             def _connect(self):
                 time.sleep(connect_seconds)
-
-            def _disconnect(self):
-                pass
+                self.connections += 1
+                connection = self.connections
+                return lambda: self.released.append(connection)
 
             def _grab(self):
                 self.frames += 1
-                if stall_after is not None and self.frames > stall_after:
-                    time.sleep(3600)  # a USB camera that stops delivering without an error
+                if stall_after is not None and self.frames == stall_after + 1:
+                    time.sleep(stall_seconds)  # a USB camera that stops delivering without an error
                 time.sleep(0.01)
                 return np.full((8, 8), 50, np.uint8), 705.7 + self.frames / 30  # seconds since boot
 
@@ -415,6 +447,27 @@ def test_live_timestamps_start_at_zero_and_a_stalled_camera_times_out():
     stalled = camera.read()
     assert stalled.status is Status.TIMEOUT and "stalled" in stalled.reason
     assert time.monotonic() - start < 1.0  # read_timeout is 0.3 s; it used to block for good
+
+
+def test_reconnects_leave_no_thread_or_device_behind():
+    """A camera that stalls once for 1 s: the source reconnects at once; when the stuck read comes
+    back, its thread ends and closes the first connection's device (it used to wait for good)."""
+    from nircolor.runtime.sources import Status
+
+    camera = FakeCamera.make(stall_after=2, stall_seconds=1.0)
+    camera.backoff_start = 0.01
+    camera.open()
+    first = camera._grabber
+    reads = [camera.read() for _ in range(3)]
+    assert [r.status for r in reads] == [Status.OK, Status.OK, Status.TIMEOUT] and camera.released == []
+    deadline = time.monotonic() + 10
+    while camera.connections < 2 and time.monotonic() < deadline:
+        camera.read()
+    assert camera.connections == 2 and camera.read().status is Status.OK
+    first.thread.join(timeout=10)
+    assert not first.thread.is_alive() and camera.released == [1]  # the stuck one, not the live one
+    camera.close()
+    assert camera.released == [1, 2]
 
 
 def test_ctrl_c_while_connecting_stops_at_once():

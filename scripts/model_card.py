@@ -1,7 +1,7 @@
 """Publish a trained checkpoint as a shipped model: score it on the fixed validation split at
 full resolution, time it on this CPU at 640x480, and write the weights and a model card.
 
-    python benchmarks/model_card.py runs/snet16/best.pt snet16 --data ../shared/data/epfl-rgbnir
+    python scripts/model_card.py runs/snet16/best.pt snet16 --data ../shared/data/epfl-rgbnir
 
 Writes models/weights/NAME.pt (float16 storage with --half), models/weights/NAME.md and
 benchmarks/results/eval-NAME.json (per-image figures, resolved configuration, machine).
@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nircolor import __version__
+from nircolor import __version__, files
 from nircolor.models import checkpoint, zoo
 from nircolor.models.evaluate import evaluate
 from nircolor.models.inference import colorize
 from nircolor.models.upsample import working_scale
 from nircolor.models.networks.blocks import count_parameters
+from nircolor.runtime.bench import latency, machine, time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT = ROOT / "models" / "splits" / "epfl-rgbnir-val.txt"
@@ -35,14 +33,8 @@ def cpu_latency(net: torch.nn.Module, infer_size: int | None, height: int = 480,
     downscale and the NIR-guided upsampling, as the runtime does them."""
     nir = (np.random.default_rng(0).random((height, width)) * 255).astype(np.uint8)
     infer_scale = working_scale(height, width, infer_size)
-    times = []
-    for i in range(runs + 3):
-        start = time.perf_counter()
-        colorize(net, nir, infer_scale=infer_scale)
-        if i >= 3:  # warm-up excluded
-            times.append(time.perf_counter() - start)
-    return {"median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times), "runs": runs, "threads": torch.get_num_threads(),
-            "infer_scale": infer_scale}
+    times = time_calls(lambda: colorize(net, nir, infer_scale=infer_scale), runs)
+    return {**latency(times), "runs": runs, "threads": torch.get_num_threads(), "infer_scale": infer_scale}
 
 
 def main() -> None:
@@ -77,9 +69,8 @@ def main() -> None:
     card.metrics = {"split": str(SPLIT.relative_to(ROOT)), "resolution": "full", **report.mean, "baseline_nir_as_grey": report.baseline_mean, "cpu_latency_640x480": latency}
     checkpoint.save(weights, shipped, card, half=args.half)
 
-    machine = {"processor": platform.processor() or platform.machine(), "cpus": torch.get_num_threads(), "torch": str(torch.__version__), "python": platform.python_version()}
-    results = ROOT / "benchmarks" / "results" / f"eval-{args.name}.json"
-    results.write_text(json.dumps({"name": args.name, "machine": machine, "latency_640x480": latency, **report.to_dict(), "provenance": card.provenance}, indent=2) + "\n")
+    files.write_json(ROOT / "benchmarks" / "results" / f"eval-{args.name}.json",
+                     {"name": args.name, "machine": machine(), "latency_640x480": latency, **report.to_dict(), "provenance": card.provenance})
 
     history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     cfg = card.provenance["config"]
@@ -115,7 +106,7 @@ def main() -> None:
                    f"best validation {best['val_psnr']:.2f} dB / SSIM {best['val_ssim']:.4f} at step {best['step']}. `{command(pc)}`\n")
     if stages:
         stages += f"- Stage {len(p['previous_stages']) + 1} (below) starts from stage {len(p['previous_stages'])}'s weights (`{cfg['init_from']}`).\n"
-    card_command = (f"python benchmarks/model_card.py {cfg['out']}/best.pt {args.name}" + (" --half" if args.half else "")
+    card_command = (f"python scripts/model_card.py {cfg['out']}/best.pt {args.name}" + (" --half" if args.half else "")
                     + (" --previous " + " ".join(args.previous) if args.previous else ""))
     size = card.infer_size
     resolution = "full\n  resolution" if not size else (
@@ -161,7 +152,7 @@ Reproduce: `{command(cfg)}`, then
 
 Credit: M. Brown and S. Süsstrunk, "Multi-spectral SIFT for scene category recognition", CVPR 2011.
 """
-    zoo.WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(text)
+    files.write_text(zoo.WEIGHTS_DIR / f"{args.name}.md", text)
     print(text)
 
 

