@@ -106,7 +106,7 @@ def _cv_cell(cv: dict | None, metric: str, digits: int) -> str:
 
 
 def markdown_table() -> str:
-    """The shipped models side by side: the README's model table (`nircolor models --markdown`)."""
+    """The shipped models side by side: the README's model table (`nircolor models --format markdown`)."""
     rows = ["| model | architecture | parameters | GFLOP (640x480) | ONNX Runtime CPU ms (640x480) | CV PSNR dB | CV SSIM | CV AE deg | NIR as grey (PSNR / SSIM / AE) |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, f in figures().items():

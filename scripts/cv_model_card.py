@@ -106,7 +106,7 @@ def main() -> None:
 - Architecture: `{card.architecture}` with options `{json.dumps(card.options)}`, {count_parameters(net) / 1e6:.2f} M parameters,
   padding multiple {card.pad_multiple}, working size {card.infer_size} px (long side; larger frames are seen at that size and
   restored by NIR-guided upsampling); weights stored as {'float16' if args.half else 'float32'} ({weights.stat().st_size / 2**20:.1f} MiB).
-- Input: one NIR channel in [0, 1] (uint8 / 255). Output: RGB in [-1, 1]; uint8 = (y + 1) * 127.5.
+- Input: one NIR channel on {list(card.input_range)} (uint8 / 255). Output: RGB on {list(card.output_range)}, mapped to uint8 by the frame contract (runtime/frames.py).
 - Data: EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011): all {p['train_pairs']} pairs of ../shared/data/epfl-rgbnir and
   {p.get('extra_pairs', 0)} pairs of ../shared/data/epfl-extra (VCIP 2020 challenge crops and whole frames, as redistributed by SF-GPT).
 - Trained {p['steps']} steps in {p['train_seconds'] / 60:.0f} minutes on {run_config['threads']} CPU thread(s) of this project's 2-core machine:

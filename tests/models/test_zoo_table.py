@@ -23,15 +23,15 @@ def test_every_shipped_model_has_figures_of_the_file_that_ships():
 
 
 def test_models_command_forms(capsys):
-    assert main(["models", "--json"]) == 0
+    assert main(["models", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == zoo.figures()
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].replace(" (default)", "") for line in lines] == list(zoo.ZOO)
     assert any("(default)" in line for line in lines) and all("GFLOP" in line for line in lines)
-    assert main(["models", "--markdown"]) == 0
+    assert main(["models", "--format", "markdown"]) == 0
     assert capsys.readouterr().out == zoo.markdown_table()
 
 
 def test_readme_model_table_is_the_commands_output():
-    assert zoo.markdown_table() in README.read_text(), "paste `nircolor models --markdown` into the README's model table"
+    assert zoo.markdown_table() in README.read_text(), "paste `nircolor models --format markdown` into the README's model table"

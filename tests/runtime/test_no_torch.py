@@ -111,7 +111,7 @@ def test_transcode_in_the_runtime_venv(runtime_venv, tmp_path):
 
 
 def test_models_lists_every_shipped_model_with_its_figures(runtime_venv, tmp_path):
-    proc = nircolor(runtime_venv, "models", "--json", cwd=tmp_path)
+    proc = nircolor(runtime_venv, "models", "--format", "json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
     assert figures and all(f is not None and f["ort_cpu_ms_640x480"] > 0 for f in figures.values())
