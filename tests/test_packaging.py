@@ -32,6 +32,19 @@ def test_every_shipped_data_file_is_package_data():
     assert not missing, f"not in the wheel (add a pattern to [tool.setuptools.package-data]): {missing}"
 
 
+def test_every_python_package_is_in_the_wheel():
+    """setuptools is given the package list by hand (the folders are mapped to nircolor.*): a new
+    sub-package that is not in it is missing from the wheel, whatever the tests run from the tree say."""
+    dirs = PYPROJECT["tool"]["setuptools"]["package-dir"]
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = set()
+    for package, folder in dirs.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([package, *relative.parts]))
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
 def test_the_extras_the_format_table_names_exist():
     extras = set(PYPROJECT["project"]["optional-dependencies"])
     assert {f.extra for f in FORMATS.values()} <= extras
