@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 
 from nircolor.runtime import backends
-from nircolor.runtime.app import run
+from nircolor.runtime.app import ModelOptions, PipelineOptions, run
 from nircolor.runtime.fleet import transcode_fleet
 from nircolor.runtime.sources import SAMPLE_CLIP
 
@@ -57,7 +57,7 @@ def single_process(clips: list[Path], out: Path, threads: int) -> dict:
     frames = 0
     with runner:
         for clip in clips:
-            frames += run(str(clip), [str(out / clip.name)], policy="offline", progress=False, runner=runner).frames_written
+            frames += run(str(clip), [str(out / clip.name)], pipeline=PipelineOptions("offline"), progress=False, runner=runner).frames_written
     seconds = time.perf_counter() - start
     return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "threads": threads}
 
@@ -73,8 +73,8 @@ def ray_cluster(clips: list[Path], out: Path) -> dict:
     try:
         subprocess.run(worker, check=True, env=env, capture_output=True)
         start = time.perf_counter()
-        summary = transcode_fleet([str(c) for c in clips], out, address=f"127.0.0.1:{PORT}", progress=False, model="default",
-                                  backend="onnxruntime", device="cpu")
+        summary = transcode_fleet([str(c) for c in clips], out, address=f"127.0.0.1:{PORT}", progress=False,
+                                  model=ModelOptions("default", "onnxruntime", "cpu"))
         seconds = time.perf_counter() - start
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True)

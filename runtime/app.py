@@ -4,7 +4,7 @@ run the pipeline, report statistics and every frame that could not be written.""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -90,19 +90,69 @@ def _close_all(sinks: list[Sink], finished: bool = True) -> list[Exception]:
     return errors
 
 
-def run(source_uri: str, outputs: list[str], model: str = "default", backend: str = "auto", device: str = "auto",
-        fp16: bool = False, policy: str | None = None, layout: str = "color", batch: int | None = None, codec: str = "h264",
-        max_frames: int | None = None, stats_json: str | None = None, progress: bool = True,
-        infer_scale: float | None = None, overwrite: bool = False, input_bits: int | None = None, stabilise: bool | None = None,
-        auth: bool = True, int8: bool = False, runner: Runner | None = None, on_frame: Callable[[], None] | None = None,
-        finish_only_complete: bool = False) -> PipelineResult:
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where frames come from (see sources.URI_HELP)."""
+
+    uri: str
+    input_bits: int | None = None  # significant bits of 16-bit images (None: guessed from the first)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model, on which runner."""
+
+    model: str = "default"
+    backend: str = "auto"
+    device: str = "auto"
+    fp16: bool = False
+    int8: bool = False
+    infer_scale: float | None = None  # None: the model's own working size, inside its frame graph
+
+    def create_runner(self, threads: int | None = None) -> tuple[Runner, str]:
+        # The model runs as its self-contained frame graph (what an exported file does) unless
+        # a fixed infer_scale asks for the host's padding and upsampling instead.
+        return backends.create(self.backend, self.model, fp16=self.fp16, device=self.device, threads=threads,
+                               whole_frames=self.infer_scale is None, int8=self.int8)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How frames flow: `policy` None is live for cameras and streams, offline for files;
+    `stabilise` None turns the temporal stabiliser on for video (files, cameras, streams, image
+    sequences) and leaves a single still image as it is."""
+
+    policy: str | None = None
+    layout: str = "color"
+    batch: int | None = None
+    max_frames: int | None = None
+    stabilise: bool | None = None
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How outputs are written. `finish_only_complete`: file outputs take their names only if
+    every frame was read and written (a fleet's rule); otherwise a transcode that reached its
+    end, or a live run that was stopped, is finished."""
+
+    codec: str = "h264"
+    overwrite: bool = False
+    stats_json: str | None = None
+    auth: bool = True
+    finish_only_complete: bool = False
+
+
+def run(source: SourceOptions | str, outputs: list[str], model: ModelOptions = ModelOptions(),
+        pipeline: PipelineOptions = PipelineOptions(), output: OutputOptions = OutputOptions(), progress: bool = True,
+        runner: Runner | None = None, on_frame: Callable[[], None] | None = None) -> PipelineResult:
     """`runner`: a loaded model to use (and leave open), as a fleet worker keeps one for many
-    recordings; default: made from `backend`/`model` and closed at the end. `on_frame`: called
-    once per frame written, beside the progress bar. `stabilise`: None turns the temporal
-    stabiliser on for video (files, cameras, streams, image sequences) and leaves a single still
-    image as it is. `finish_only_complete`: file outputs take their names only if every frame was
-    read and written (a fleet's rule); otherwise a transcode that reached its end or a live run
-    that was stopped is finished."""
+    recordings; default: made from `model` and closed at the end. `on_frame`: called once per
+    frame written, beside the progress bar."""
+    if isinstance(source, str):
+        source = SourceOptions(source)
+    source_uri, input_bits = source.uri, source.input_bits
+    policy, layout, batch, max_frames, stabilise = pipeline.policy, pipeline.layout, pipeline.batch, pipeline.max_frames, pipeline.stabilise
+    codec, overwrite, stats_json, auth = output.codec, output.overwrite, output.stats_json, output.auth
     source = open_source(source_uri)
     if input_bits is not None:
         if not isinstance(source, ImageSource):
@@ -127,13 +177,13 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
         # The model runs as its self-contained frame graph (what an exported file does) unless
         # --infer-scale asks for a fixed scale, which the host's padding and upsampling then apply.
         if runner is None:
-            runner, why = backends.create(backend, model, fp16=fp16, device=device, whole_frames=infer_scale is None, int8=int8)
+            runner, why = model.create_runner()
             owned = runner
         else:
             why, owned = "loaded once for this worker", nullcontext(runner)
         with owned:
             info = runner.info
-            working = WorkingSize(info.infer_size, infer_scale)
+            working = WorkingSize(info.infer_size, model.infer_scale)
             config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, working=working,
                                     stabilise=stabilise)
             if info.whole_frames:
@@ -163,7 +213,7 @@ def run(source_uri: str, outputs: list[str], model: str = "default", backend: st
                         opened.append(sink)
                     result = pipeline.run()
                     # A live run ends when the user stops it; a transcode is finished only at its end.
-                    finished = result.complete if finish_only_complete else (live or result.interrupted_by is None)
+                    finished = result.complete if output.finish_only_complete else (live or result.interrupted_by is None)
                 except PipelineError as exc:
                     failure, result = exc, exc.result
                 finally:

@@ -168,15 +168,14 @@ def _count_frames(path: Path) -> int:
 class FleetWorker:
     """One model, loaded once, for every recording this worker is given (a Ray actor)."""
 
-    def __init__(self, run_options: dict[str, Any], progress=None):
-        from . import backends
+    def __init__(self, model, pipeline, output, threads: int | None, progress=None):
+        from dataclasses import replace
 
-        self.options = dict(run_options)
-        self.progress = progress
-        self.runner, _ = backends.create(self.options.pop("backend", "auto"), self.options.pop("model", "default"),
-                                         fp16=self.options.pop("fp16", False), device=self.options.pop("device", "auto"),
-                                         threads=self.options.pop("threads", None),
-                                         whole_frames=self.options.get("infer_scale") is None, int8=self.options.pop("int8", False))
+        self.model, self.progress = model, progress
+        # Every frame, and a final name only for a complete output (the fleet's rule).
+        self.pipeline = replace(pipeline, policy="offline")
+        self.output = replace(output, overwrite=True, finish_only_complete=True)
+        self.runner, _ = model.create_runner(threads=threads)
         self.runner.load()
         self.name = f"{os.uname().nodename}:{os.getpid()}"
 
@@ -196,8 +195,8 @@ class FleetWorker:
 
         try:
             recording.output.parent.mkdir(parents=True, exist_ok=True)
-            result = run(str(recording.source), [str(recording.output)], policy="offline", progress=False, overwrite=True,
-                         runner=self.runner, on_frame=on_frame, finish_only_complete=True, **self.options)
+            result = run(str(recording.source), [str(recording.output)], self.model, self.pipeline, self.output, progress=False,
+                         runner=self.runner, on_frame=on_frame)
             outcome.frames = result.frames_written
             if not result.complete:
                 skipped = f"; {result.skipped_count} frames could not be used, first: {result.skipped[0][1]}" if result.skipped else ""
@@ -287,17 +286,19 @@ def worker_resources(ray, device: str, workers: int | None, cpus_per_worker: flo
 
 
 def transcode_fleet(inputs: list[str], output_dir: str | Path, address: str = "local", workers: int | None = None,
-                    cpus_per_worker: float = 1.0, progress: bool = True, **run_options: Any) -> FleetSummary:
-    """Transcode every recording of `inputs` into `output_dir` on a Ray cluster; see the module."""
+                    cpus_per_worker: float = 1.0, progress: bool = True, model=None, pipeline=None, output=None) -> FleetSummary:
+    """Transcode every recording of `inputs` into `output_dir` on a Ray cluster; see the module.
+    `model`, `pipeline`, `output`: runtime.app's option objects (default: theirs)."""
+    from .app import ModelOptions, OutputOptions, PipelineOptions
+
+    model, pipeline, output = model or ModelOptions(), pipeline or PipelineOptions(), output or OutputOptions()
     recordings = plan(inputs, output_dir)
     out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     ray = require_ray()
     connect(address, ray)
-    device = run_options.get("device", "auto")
-    count, resources = worker_resources(ray, device, workers, cpus_per_worker)
-    if "num_gpus" not in resources:
-        run_options.setdefault("threads", max(1, int(cpus_per_worker)))  # one worker's share of the cores
+    count, resources = worker_resources(ray, model.device, workers, cpus_per_worker)
+    threads = None if "num_gpus" in resources else max(1, int(cpus_per_worker))  # one worker's share of the cores
     summary = FleetSummary(address, 0, str(out))
     before = _previous_outcomes(out / SUMMARY_NAME)
     todo = []
@@ -314,7 +315,7 @@ def transcode_fleet(inputs: list[str], output_dir: str | Path, address: str = "l
     if todo:
         counter = ray.remote(ProgressCounter).remote()
         actor = ray.remote(max_restarts=1, **resources)(FleetWorker)
-        pool = [actor.remote(run_options, counter) for _ in range(count)]
+        pool = [actor.remote(model, pipeline, output, threads, counter) for _ in range(count)]
         expected = sum(_probe(r.source)[0] or 0 for r in todo)
         bars = (tqdm(total=len(todo), unit="rec", desc="recordings", disable=not progress, position=0, dynamic_ncols=True),
                 tqdm(total=expected or None, unit="frame", desc="frames", disable=not progress, position=1, dynamic_ncols=True))

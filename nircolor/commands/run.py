@@ -11,16 +11,27 @@ from .options import add_backend_option, add_runtime_options
 DEMO_OUTPUT = "nircolor-demo.mp4"
 
 
+def _options(args: argparse.Namespace, policy: str | None):
+    """The run's option objects, built once from the command line."""
+    from nircolor.runtime.app import ModelOptions, OutputOptions, PipelineOptions
+
+    model = ModelOptions(args.model, args.backend, args.device, args.fp16, args.int8, args.infer_scale)
+    pipeline = PipelineOptions(policy, args.layout, args.batch, args.max_frames, args.stabilise)
+    output = OutputOptions(args.codec, args.overwrite, args.stats_json, auth=not args.no_auth)
+    return model, pipeline, output
+
+
 def _fleet(args: argparse.Namespace) -> int:
     from nircolor.runtime.fleet import FleetStopped, transcode_fleet
     from nircolor.runtime.signals import signal_exit_status
 
+    if args.input_bits is not None:
+        raise ValueError("--input-bits is for 16-bit image files; --cluster transcodes videos, whose decoders scale 10- and 12-bit video")
+    model, pipeline, output = _options(args, "offline")
     try:
         summary = transcode_fleet(args.source, args.output_file, address=args.cluster, workers=args.workers,
-                                  cpus_per_worker=args.cpus_per_worker, progress=not args.no_progress, model=args.model,
-                                  backend=args.backend, device=args.device, fp16=args.fp16, int8=args.int8, layout=args.layout,
-                                  batch=args.batch, codec=args.codec, max_frames=args.max_frames, infer_scale=args.infer_scale,
-                                  input_bits=args.input_bits, stabilise=args.stabilise)
+                                  cpus_per_worker=args.cpus_per_worker, progress=not args.no_progress, model=model,
+                                  pipeline=pipeline, output=output)
     except FleetStopped as exc:
         print(f"nircolor transcode: {exc}; finished outputs are kept, the rest are redone by running the same command again",
               file=sys.stderr)
@@ -35,7 +46,7 @@ def _fleet(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from nircolor.runtime.app import exit_status, run
+    from nircolor.runtime.app import SourceOptions, exit_status, run
 
     if args.command == "transcode":
         if args.cluster:
@@ -49,22 +60,20 @@ def _run(args: argparse.Namespace) -> int:
         args.source = args.source[0]
     policy = "offline" if args.command == "transcode" else args.policy
     outputs = [args.output_file] if args.command == "transcode" else (args.output or ["display://"])
-    result = run(args.source, outputs, model=args.model, backend=args.backend, device=args.device, fp16=args.fp16,
-                 policy=policy, layout=args.layout, batch=args.batch, codec=args.codec, max_frames=args.max_frames,
-                 stats_json=args.stats_json, progress=not args.no_progress, infer_scale=args.infer_scale,
-                 overwrite=args.overwrite, input_bits=args.input_bits, stabilise=args.stabilise, int8=args.int8,
-                 auth=not args.no_auth)
+    model, pipeline, output = _options(args, policy)
+    result = run(SourceOptions(args.source, args.input_bits), outputs, model, pipeline, output, progress=not args.no_progress)
     # A run that could not write every frame it read, or was cut short, says so in its exit status.
     return exit_status(result)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from nircolor.runtime.app import run
+    from nircolor.runtime.app import ModelOptions, OutputOptions, PipelineOptions, run
     from nircolor.runtime.sources import SAMPLE_CLIP
 
     # The demo's own default file is replaced on each run; a file the user named is not, unless asked.
     overwrite = args.overwrite or args.out == DEMO_OUTPUT
-    run(str(SAMPLE_CLIP), [args.out], model=args.model, backend=args.backend, layout="side-by-side", policy="offline", overwrite=overwrite)
+    run(str(SAMPLE_CLIP), [args.out], ModelOptions(args.model, args.backend), PipelineOptions("offline", "side-by-side"),
+        OutputOptions(overwrite=overwrite))
     print(f"wrote {args.out}: the bundled NIR sample clip (EPFL RGB-NIR validation images) | colourised by {args.model}")
     return 0
 

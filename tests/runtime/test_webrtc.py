@@ -151,7 +151,7 @@ def _chroma(bgr: np.ndarray) -> float:
 @pytest.mark.skipif(not HAS_WEBRTC, reason="aiortc/aiohttp not installed (pip install 'nircolor[webrtc]')")
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium to watch with (apt-get install chromium)")
 def test_browser_watches_the_colour_stream_while_a_recording_keeps_every_frame(tmp_path):
-    from nircolor.runtime.app import run
+    from nircolor.runtime.app import ModelOptions, PipelineOptions, run
 
     clip = tmp_path / "drive.mp4"
     _long_clip(clip, loops=5)  # 25 s: room for two browser visits on a slow machine
@@ -161,8 +161,9 @@ def test_browser_watches_the_colour_stream_while_a_recording_keeps_every_frame(t
 
     def pipeline():
         try:
-            outcome["result"] = run(str(clip), [f"webrtc://127.0.0.1:{port}/live?token={TOKEN}", str(recording)], policy="live",
-                                    layout="side-by-side", progress=False, backend="onnxruntime", device="cpu")
+            outcome["result"] = run(str(clip), [f"webrtc://127.0.0.1:{port}/live?token={TOKEN}", str(recording)],
+                                    ModelOptions(backend="onnxruntime", device="cpu"), PipelineOptions("live", "side-by-side"),
+                                    progress=False)
         except Exception as exc:  # reported by the assertions below
             outcome["error"] = exc
 
