@@ -15,7 +15,7 @@ from nircolor.models import zoo
 from nircolor.runtime.backends.base import BackendError
 
 from .engine_file import cache_root
-from .formats import PLAN_SUFFIXES, get, installed
+from .formats import PLAN_SUFFIXES, get, missing_modules
 from .metadata import OnnxModelError, read_metadata
 
 
@@ -43,7 +43,7 @@ def onnx_for(model: str, io: str = "uint8", fp16: bool = False, graph: str = "fr
     path = cache_root() / "onnx" / f"{source.stem}-{digest}-{graph}-{io}{'-fp16' if fp16 else ''}.onnx"
     _drop_if_damaged(path, "exporting it again")
     if not path.exists():
-        missing = [m for m in get("onnx").needs if not installed(m)]
+        missing = missing_modules(get("onnx"))
         if missing:
             raise ArtifactError(f"{model} has no shipped ONNX file in this form, and exporting one needs {', '.join(missing)}: "
                                 "pip install 'nircolor[train]', or pass an ONNX file exported elsewhere")

@@ -50,11 +50,16 @@ def default_graph(io: str) -> str:
 
 def require(fmt: ExportFormat) -> None:
     """Refuse before any work, naming the extra that installs what the step needs."""
-    missing = [m for m in fmt.needs if not installed(m)]
+    missing = missing_modules(fmt)
     if missing:
         torch_first = " (install torch first, as the README says: a loose range pulls a multi-GB CUDA build)" if "torch" in missing else ""
         raise FormatError(f"{fmt.name} export needs {', '.join(missing)}, which is not installed: "
                           f"pip install 'nircolor[{fmt.extra}]'{torch_first}")
+
+
+def missing_modules(fmt: ExportFormat) -> list[str]:
+    """The modules the step needs that this install cannot import."""
+    return [m for m in fmt.needs if not installed(m)]
 
 
 def installed(module: str) -> bool:

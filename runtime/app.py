@@ -148,34 +148,28 @@ def run(source: SourceOptions | str, outputs: list[str], model: ModelOptions = M
     """`runner`: a loaded model to use (and leave open), as a fleet worker keeps one for many
     recordings; default: made from `model` and closed at the end. `on_frame`: called once per
     frame written, beside the progress bar."""
-    if isinstance(source, str):
-        source = SourceOptions(source)
-    source_uri, input_bits = source.uri, source.input_bits
-    policy, layout, batch, max_frames, stabilise = pipeline.policy, pipeline.layout, pipeline.batch, pipeline.max_frames, pipeline.stabilise
-    codec, overwrite, stats_json, auth = output.codec, output.overwrite, output.stats_json, output.auth
+    wanted = source if isinstance(source, SourceOptions) else SourceOptions(source)
+    source_uri, stabilise = wanted.uri, pipeline.stabilise
     source = open_source(source_uri)
-    if input_bits is not None:
+    if wanted.input_bits is not None:
         if not isinstance(source, ImageSource):
             raise ValueError("--input-bits is for 16-bit image files; video decoders already scale 10- and 12-bit video")
-        source.bits = input_bits
+        source.bits = wanted.input_bits
     if stabilise is None:
         # A folder, glob or numbered sequence of images is a video saved frame by frame, and is
         # stabilised like one (the trust check keeps unrelated pictures from borrowing colour from
         # each other); one image given by itself is a still.
         stabilise = not (isinstance(source, ImageSource) and Path(source_uri).is_file())
-    sinks = _prepare_outputs(outputs, source, codec, overwrite, stats_json, auth)
+    sinks = _prepare_outputs(outputs, source, output.codec, output.overwrite, output.stats_json, output.auth)
     source.open()
     for note in source.info.notes:
         print(f"note: {source_uri}: {note}")
     failure: PipelineError | None = None
     try:
-        live = source.info.live if policy is None else policy == "live"
+        live = source.info.live if pipeline.policy is None else pipeline.policy == "live"
         if live and isinstance(source, VideoFileSource):
             source.realtime = True  # a recording in live mode plays at its own rate, as a camera would
-        if batch is None:
-            batch = 1 if live else OFFLINE_BATCH
-        # The model runs as its self-contained frame graph (what an exported file does) unless
-        # --infer-scale asks for a fixed scale, which the host's padding and upsampling then apply.
+        batch = pipeline.batch if pipeline.batch is not None else (1 if live else OFFLINE_BATCH)
         if runner is None:
             runner, why = model.create_runner()
             owned = runner
@@ -184,8 +178,8 @@ def run(source: SourceOptions | str, outputs: list[str], model: ModelOptions = M
         with owned:
             info = runner.info
             working = WorkingSize(info.infer_size, model.infer_scale)
-            config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=layout, max_frames=max_frames, working=working,
-                                    stabilise=stabilise)
+            config = PipelineConfig(policy="live" if live else "offline", batch=batch, layout=pipeline.layout, max_frames=pipeline.max_frames,
+                                    working=working, stabilise=stabilise)
             if info.whole_frames:
                 scaled = f"; whole-frame graph: frames over {info.infer_size} px are seen at that size and restored guided by the NIR" if info.infer_size else ""
             else:
@@ -193,25 +187,25 @@ def run(source: SourceOptions | str, outputs: list[str], model: ModelOptions = M
                 scaled = f"; network at {upsampling.scale:g} x the frame size, NIR-guided upsampling" if upsampling else ""
             steady = "; temporal stabiliser on (--no-stabilise: each frame as the exported graph colours it)" if stabilise else ""
             print(f"backend {runner.name} on {info.device} ({why}); model {info.name} ({info.architecture}, {info.precision}){scaled}{steady}")
-            width = source.info.width * (2 if layout == "side-by-side" else 1)
+            width = source.info.width * (2 if pipeline.layout == "side-by-side" else 1)
             opened: list[Sink] = []
             total = source.info.frames if not live else None
-            bar = tqdm(total=min(total, max_frames) if total and max_frames else total, unit="frame",
+            bar = tqdm(total=min(total, pipeline.max_frames) if total and pipeline.max_frames else total, unit="frame",
                        desc="transcode" if not live else "live", disable=not progress, dynamic_ncols=True)
             def frame_done(_result) -> None:
                 bar.update(1)
                 if on_frame is not None:
                     on_frame()
 
-            pipeline = Pipeline(source, runner, sinks, config, on_frame=frame_done)
+            flow = Pipeline(source, runner, sinks, config, on_frame=frame_done)
             # Signals from here on drain and finalize instead of killing the process mid-write.
             finished = False
-            with StopOnSignals(pipeline.request_stop):
+            with StopOnSignals(flow.request_stop):
                 try:
                     for sink in sinks:  # each open returns the sink itself
                         sink.open(source.info, (width, source.info.height))
                         opened.append(sink)
-                    result = pipeline.run()
+                    result = flow.run()
                     # A live run ends when the user stops it; a transcode is finished only at its end.
                     finished = result.complete if output.finish_only_complete else (live or result.interrupted_by is None)
                 except PipelineError as exc:
@@ -222,7 +216,7 @@ def run(source: SourceOptions | str, outputs: list[str], model: ModelOptions = M
     finally:
         source.close()
     print(stats.table(result.stats))
-    report(result, stats_json, {"source": source_uri, "outputs": outputs, "backend": runner.name, "device": info.device,
+    report(result, output.stats_json, {"source": source_uri, "outputs": outputs, "backend": runner.name, "device": info.device,
                                 "model": info.name, "config": asdict(config)})
     if failure is not None:
         raise failure

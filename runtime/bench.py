@@ -110,9 +110,9 @@ def model_infer_size(model: str) -> int | None:
     needed), else from its checkpoint."""
     if kind_of(str(model)) == "onnx":
         return read_metadata(model)["infer_size"]
-    entry = zoo.ZOO.get(zoo.ALIASES.get(str(model), str(model)))
-    if entry is not None and entry.onnx.exists():
-        return read_metadata(entry.onnx)["infer_size"]
+    shipped = zoo.shipped_onnx(model)
+    if shipped is not None:
+        return read_metadata(shipped)["infer_size"]
     from nircolor.models import checkpoint
 
     return checkpoint.load(zoo.resolve(model))[1].infer_size

@@ -34,7 +34,7 @@ def nir_to_network(nir: np.ndarray, input_range: tuple[float, float]) -> np.ndar
     """uint8 NIR (any shape) -> float32 on the network's input range: lo + (hi - lo) * nir / 255."""
     unit = nir.astype(np.float32) / np.float32(255.0)
     lo, hi = input_range
-    return unit if (lo, hi) == (0.0, 1.0) else (np.float32(lo) + np.float32(hi - lo) * unit).astype(np.float32)
+    return unit if (lo, hi) == (0.0, 1.0) else np.float32(lo) + np.float32(hi - lo) * unit
 
 
 def network_to_rgb_float(y: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:

@@ -27,8 +27,7 @@ class OnnxRuntimeRunner(Runner):
 
         from nircolor.export.ort_providers import choose
 
-        path = self.path
-        meta = read_metadata(path)
+        meta = read_metadata(self.path)
         providers, why = choose(ort.get_available_providers(), self.provider, fp16=self.fp16, cache_dir=cache_root())
         options = ort.SessionOptions()
         if self.threads:
@@ -36,11 +35,11 @@ class OnnxRuntimeRunner(Runner):
         # Idle worker threads sleep instead of spinning: in the pipeline, decoding and encoding
         # share these cores, and spinning threads take the time those stages need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=[p for p, _ in providers], provider_options=[o for _, o in providers])
+        self.session = ort.InferenceSession(str(self.path), options, providers=[p for p, _ in providers], provider_options=[o for _, o in providers])
         self.io, self.meta = meta["io"], meta
         self.input_name = self.session.get_inputs()[0].name
         device = self.session.get_providers()[0]
-        return ModelInfo(path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(path)},
+        return ModelInfo(self.path.stem, meta["architecture"], meta["pad_multiple"], meta["precision"], device, {"why": why, "io": self.io, "path": str(self.path)},
                          meta["infer_size"], whole_frames=meta["graph"] == "frame")
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:

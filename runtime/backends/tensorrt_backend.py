@@ -136,10 +136,9 @@ class TensorRTRunner(Runner):
         self.path = Path(path)
 
     def _load_impl(self) -> ModelInfo:
-        path = self.path
-        self.runner = PlanRunner(path)
+        self.runner = PlanRunner(self.path)
         header = self.runner.header
-        return ModelInfo(path.stem, header.model["architecture"], header.model["pad_multiple"], header.precision,
+        return ModelInfo(self.path.stem, header.model["architecture"], header.model["pad_multiple"], header.precision,
                          f"cuda (compute {header.compute_capability})", {"profile": header.profile},
                          header.model.get("infer_size"), whole_frames=header.model.get("graph") == "frame")
 
