@@ -168,3 +168,40 @@ def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor, real_label: f
     real = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, real_label))
     fake = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
     return 0.5 * (real + fake)
+
+
+class NoiseConsistency:
+    """How much the colour moves when the NIR gets a night camera's sensor noise.
+
+    A crop of part of the batch is coloured twice: as it is (no gradient: the target) and with
+    fresh Poisson-Gaussian noise of an analogue gain drawn up to `max_gain` (models.augment.noise
+    in torch: variance x * gain / FULL_WELL + read^2 in [0, 1] units, then uint8 quantisation).
+    The term is the mean squared difference. Noise in --augment is drawn on a third of the crops
+    and only ever compared with the clean target, so the network learns to pass it on; this asks
+    for the same colour whatever the noise, which is what a steady video needs. A small crop of
+    a few images keeps the extra passes to about a fifth of a step."""
+
+    def __init__(self, crop: int = 128, images: int = 4, max_gain: float = 8.0, max_read: float = 3.0, seed: int = 0):
+        self.crop, self.images, self.max_gain, self.max_read = crop, images, max_gain, max_read
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def noisy(self, nir01: torch.Tensor) -> torch.Tensor:
+        from .augment import FULL_WELL
+
+        n = nir01.shape[0]
+        draw = torch.rand(n, 2, 1, 1, 1, generator=self.generator)
+        gain = 1 + (self.max_gain - 1) * draw[:, 0]
+        read = self.max_read * draw[:, 1] / 255.0
+        sigma = torch.sqrt(nir01.float().clamp(min=0) * gain / FULL_WELL + read * read)
+        noise = torch.randn(nir01.shape, generator=self.generator) * sigma
+        return (torch.round((nir01 + noise.to(nir01)).clamp(0, 1) * 255) / 255).to(nir01)
+
+    def __call__(self, model: nn.Module, nir01: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = nir01.shape
+        size = min(self.crop, h, w)
+        top = int(torch.randint(0, h - size + 1, (1,), generator=self.generator))
+        left = int(torch.randint(0, w - size + 1, (1,), generator=self.generator))
+        crop = nir01[: min(self.images, n), :, top:top + size, left:left + size]
+        with torch.no_grad():
+            clean = model(crop)
+        return F.mse_loss(model(self.noisy(crop)), clean)

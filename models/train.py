@@ -29,7 +29,7 @@ from . import checkpoint
 from .augment import NightCamera
 from .data import RandomCrops, default_val_keys, find_pairs, load_extra_pairs, load_pairs, read_split, scene_closure, split_pairs
 from .inference import colorize
-from .losses import L1Objective, SNetObjective, TwoBranchObjective, discriminator_loss, generator_adversarial
+from .losses import L1Objective, NoiseConsistency, SNetObjective, TwoBranchObjective, discriminator_loss, generator_adversarial
 from .metrics import all_metrics, mean_metrics
 from .networks import create
 from .networks.registry import LOSS_NETWORKS
@@ -90,6 +90,9 @@ class TrainConfig:
     augment: float = 0.0  # strength of the night-camera degradations of the NIR input (0: none, 1: full)
     augment_h264: bool = True  # include the H.264 degradation (needs PyAV; a GPU image without it turns this off)
     augment_exposure: bool = True  # include the global gain/gamma degradation (see augment.NightCamera)
+    # Weight of the sensor-noise consistency term (losses.NoiseConsistency): the colour of a crop
+    # with fresh night-camera noise is pulled towards the colour of the same crop without it.
+    noise_consistency: float = 0.0
     encoder_lr_scale: float = 1.0  # the pretrained encoder learns at this fraction of lr (effnet_unet)
     # Stop after this many minutes of training (the learning-rate schedule runs over them), or at
     # `steps`, whichever comes first: recipes compared at equal training time.
@@ -206,6 +209,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         tqdm.write(f"{len(extra)} extra pairs from {cfg.extra_data} ({skipped} of validation scenes left out), {cfg.extra_fraction:.0%} of crops")
     augment = NightCamera(cfg.augment, h264_p=0.1 if cfg.augment_h264 else 0.0, exposure=cfg.augment_exposure) if cfg.augment > 0 else None
     crops = RandomCrops(train_pairs, cfg.crop, cfg.seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet")
+    consistency = NoiseConsistency(seed=cfg.seed) if cfg.noise_consistency > 0 else None
     if crops.padded:
         tqdm.write(f"{len(crops.padded)} pairs shorter than the {cfg.crop}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
     loader = torch.utils.data.DataLoader(crops, batch_size=cfg.batch, num_workers=cfg.workers)
@@ -324,6 +328,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             terms.parts.update(adv=adv.item(), d=d_loss.item())
         if cfg.weight_l1:
             loss = loss + cfg.weight_l1 * sum(w.abs().sum() for w in model.l1_regularized())
+        if consistency is not None:
+            with autocast:
+                steady = consistency(model, nir)
+            loss = loss + cfg.noise_consistency * steady
+            terms.parts["steady"] = steady.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

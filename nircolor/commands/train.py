@@ -94,6 +94,10 @@ def register(sub) -> None:
                    help="leave the H.264 degradation out of --augment (it needs PyAV)")
     t.add_argument("--no-augment-exposure", dest="augment_exposure", action="store_false", default=None,
                    help="leave the global gain/gamma change out of --augment, so the NIR's brightness stays a cue to the scene's")
+    t.add_argument("--noise-consistency", dest="noise_consistency", type=float,
+                   help="weight of a term that asks for the same colour with and without a night camera's sensor "
+                        "noise (fresh noise on a 128-pixel crop of 4 images each step, about a fifth more time a "
+                        "step): a network steady by itself (default 0: off)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--threads", type=int)

@@ -1,11 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from nircolor.cli import main
 from nircolor.models import checkpoint
-from nircolor.models.losses import L1Objective, SNetObjective
+from nircolor.models.losses import L1Objective, NoiseConsistency, SNetObjective
 from nircolor.models.networks import create
 from nircolor.models.networks.registry import LOSS_NETWORKS
 
@@ -264,3 +265,29 @@ def test_bf16_autocast_channels_last_and_minute_checkpoints_run(tmp_path, fixtur
     with pytest.raises(SystemExit):
         _train(fixture_pairs, tmp_path / "bad", split_file, "--amp", "fp8", "--steps", "1")
 
+
+
+def test_noise_consistency_matches_the_sensor_model_and_scores_what_moves():
+    from nircolor.models.augment import noise
+
+    term = NoiseConsistency(crop=32, images=2, max_gain=4.0, max_read=0.0, seed=1)
+    flat = torch.full((64, 1, 32, 32), 0.5)
+    spread = (term.noisy(flat) - flat).std(dim=(1, 2, 3)) * 255
+    # Gains are drawn in [1, 4]: the numpy sensor model's noise at gains 1 and 4 bounds it.
+    lo, hi = (np.std(noise(np.full((256, 256), 128, np.uint8), g, 0.0, np.random.default_rng(0)).astype(float)) for g in (1.0, 4.0))
+    assert lo * 0.85 < spread.min() and spread.max() < hi * 1.15 and spread.max() > spread.min() * 1.3
+
+    nir = torch.rand(3, 1, 48, 48)
+    assert term(lambda x: torch.zeros(x.shape[0], 3, *x.shape[-2:]), nir).item() == 0.0  # a constant colour never moves
+    passes = term(lambda x: x.repeat(1, 3, 1, 1), nir)  # copying the NIR copies its noise
+    assert passes.item() > 1e-5
+    smoothed = term(lambda x: torch.nn.functional.avg_pool2d(x.repeat(1, 3, 1, 1), 5, 1, 2), nir)
+    assert smoothed.item() < passes.item() / 5
+
+
+def test_training_with_noise_consistency_reports_the_term(tmp_path, fixture_pairs, split_file):
+    out = tmp_path / "steady"
+    assert _train(fixture_pairs, out, split_file, "--steps", "2", "--noise-consistency", "5") == 0
+    assert json.loads((out / "config.json").read_text())["noise_consistency"] == 5.0
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["steady"] > 0
