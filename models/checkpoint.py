@@ -97,6 +97,25 @@ def card_of(blob: dict[str, Any]) -> ModelCard:
     )
 
 
+def with_options(source: str | Path, target: str | Path, **changes: Any) -> Path:
+    """Copy a checkpoint with some architecture options changed (ones that add no weights, such
+    as effnet_unet's flip_average), after checking the weights still fit; the provenance notes
+    the change. `target` may be `source`: it is replaced whole or not at all."""
+    blob = read(source)
+    card = card_of(blob)
+    card.options = {**card.options, **changes}
+    card.provenance = {**card.provenance, "options_changed": {**card.provenance.get("options_changed", {}), **changes}}
+    model = create(card.architecture, **card.options)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    except RuntimeError as exc:
+        raise CheckpointError(f"options {changes} change the weights {card.architecture!r} needs ({str(exc).splitlines()[0]}); "
+                              "retrain with them instead") from None
+    with files.atomic_path(target) as temporary:
+        torch.save({**blob, **card.to_dict()}, temporary)
+    return Path(target)
+
+
 def load(path: str | Path, expect_architecture: str | None = None) -> tuple[nn.Module, ModelCard]:
     """Build the checkpoint's network in eval mode. With `expect_architecture`, a checkpoint of
     another architecture is refused."""

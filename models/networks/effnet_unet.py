@@ -180,7 +180,8 @@ class EffNetUNet(nn.Module):
     constructor: a trained checkpoint carries every weight itself.
     """
 
-    def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0, smooth_head: bool = False):
+    def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0, smooth_head: bool = False,
+                 flip_average: bool = False):
         super().__init__()
         if width < 2:
             raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
@@ -199,7 +200,7 @@ class EffNetUNet(nn.Module):
             prev = cout
         # Few channels cross to full resolution: upsampling and the per-pixel MLP are memory-bound.
         self.to_pixel = nn.Conv2d(prev, PIXEL_CHANNELS, 1)
-        self.smooth_head = smooth_head
+        self.smooth_head, self.flip_average = smooth_head, flip_average
         inputs = PIXEL_CHANNELS + (2 if smooth_head else 1)
         self.pixel_mlp = nn.Sequential(nn.Conv2d(inputs, 2 * PIXEL_CHANNELS, 1), nn.ReLU(inplace=True),
                                        nn.Conv2d(2 * PIXEL_CHANNELS, 9 if smooth_head else 6, 1))
@@ -238,6 +239,13 @@ class EffNetUNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.flip_average:
+            return self._colour(x)
+        n = x.shape[0]
+        both = self._colour(torch.cat([x, torch.flip(x, dims=[-1])], dim=0))
+        return (both[:n] + torch.flip(both[n:], dims=[-1])) * 0.5
+
+    def _colour(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)
         nir = x * (255.0 / 128.0) - (127.0 / 128.0)  # the encoder's ImageNet input scaling
         taps, head = self.encoder(nir)

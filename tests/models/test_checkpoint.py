@@ -72,3 +72,38 @@ def test_missing_corrupt_and_foreign_files(tmp_path):
     (tmp_path / "cut.pt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(checkpoint.CheckpointError, match="cut.pt is not"):
         checkpoint.load(tmp_path / "cut.pt")
+
+
+def test_flip_average_option_is_set_on_a_trained_checkpoint_and_averages_mirror_images(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    options = {"width": 4, "context_width": 4}
+    net = create("effnet_unet", **options).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)  # the zero-initialised head would make both guesses grey
+    source = checkpoint.save(tmp_path / "m.pt", net, _card(net, "effnet_unet", options))
+    before = source.read_bytes()
+    script = Path(__file__).parents[2] / "scripts" / "set_options.py"
+    done = subprocess.run([sys.executable, str(script), str(source), str(tmp_path / "flip.pt"), "flip_average=true"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert source.read_bytes() == before  # the source stays as it was
+    flipped, card = checkpoint.load(tmp_path / "flip.pt")
+    assert card.options == {**options, "flip_average": True} and card.provenance["options_changed"] == {"flip_average": True}
+    x = torch.rand(2, 1, 64, 96)
+    with torch.no_grad():
+        plain, mirrored = net(x), torch.flip(net(torch.flip(x, dims=[-1])), dims=[-1])
+        assert not torch.allclose(plain, mirrored, atol=1e-3)
+        assert torch.allclose(flipped(x), (plain + mirrored) / 2, atol=1e-5)
+
+    with pytest.raises(ValueError, match="no_such_option"):
+        checkpoint.with_options(source, tmp_path / "bad.pt", no_such_option=True)
+    with pytest.raises(checkpoint.CheckpointError, match="retrain"):
+        checkpoint.with_options(source, tmp_path / "bad.pt", width=8)
+    assert not (tmp_path / "bad.pt").exists()
+    bad = subprocess.run([sys.executable, str(script), str(source), str(tmp_path / "bad.pt"), "flip_average"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "KEY=VALUE" in bad.stderr
