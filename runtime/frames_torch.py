@@ -43,7 +43,12 @@ def network_to_rgb(y: torch.Tensor, output_range: tuple[float, float]) -> torch.
 
 def unit_to_rgb(unit: torch.Tensor) -> torch.Tensor:
     """N x 3 x H x W on [0, 1] -> N x H x W x 3 uint8 RGB."""
-    return (unit * 255.0).round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+    return levels_to_rgb(unit * 255.0)
+
+
+def levels_to_rgb(levels: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W on [0, 255] -> N x H x W x 3 uint8 RGB: rounded, clamped, interleaved."""
+    return levels.round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
