@@ -35,3 +35,12 @@ def test_models_command_forms(capsys):
 
 def test_readme_model_table_is_the_commands_output():
     assert zoo.markdown_table() in README.read_text(), "paste `nircolor models --format markdown` into the README's model table"
+
+
+def test_a_recipe_scored_on_some_folds_says_how_many():
+    from nircolor.models.zoo import _cv_cell
+
+    cv = {"folds": 3, "psnr": {"mean": 17.9, "std": 0.1}}
+    assert _cv_cell(cv, "psnr", 2) == "17.90 ± 0.10 (3 of 5 folds)"
+    assert _cv_cell({**cv, "folds": 5}, "psnr", 2) == "17.90 ± 0.10"
+    assert _cv_cell(None, "psnr", 2) == "not cross-validated"
