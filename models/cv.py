@@ -128,7 +128,10 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
                                               "folds_file": cfg.folds_file, "parallel": cfg.parallel, "folds": chosen})
     with ThreadPoolExecutor(max_workers=max(1, cfg.parallel)) as pool:
         list(pool.map(lambda k: train_fold(cfg, k, folds[k]), chosen))
-    reports = {k: score_fold(cfg, k) for k in chosen}
+    # The summary covers every finished fold of the folder, not only the ones trained now: a long
+    # recipe is trained a fold at a time (--only), and each run's cv.json must not forget the others.
+    finished = sorted({*chosen, *(k for k in range(len(folds)) if _fold_done(out / f"fold{k}"))})
+    reports = {k: score_fold(cfg, k) for k in finished}
     summary = summarise(reports, recipe)
     files.write_json(out / "cv.json", summary)
     files.write_text(out / "cv.md", markdown(summary))

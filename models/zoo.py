@@ -99,14 +99,14 @@ def figures() -> dict[str, dict | None]:
     return {name: measured.get(name) for name in ZOO}
 
 
-CV_FOLDS = 5  # the scene-level folds of models/splits/epfl-rgbnir-cv5.json
+CV_FOLD_COUNT = 5  # the scene-level folds of CV_FOLDS
 
 
 def _cv_cell(cv: dict | None, metric: str, digits: int) -> str:
     if not cv:
         return "not cross-validated"
     # A recipe scored on some folds only (a long run still going) says so: folds differ in difficulty.
-    partial = f" ({cv['folds']} of {CV_FOLDS} folds)" if cv.get("folds", CV_FOLDS) < CV_FOLDS else ""
+    partial = f" ({cv['folds']} of {CV_FOLD_COUNT} folds)" if cv.get("folds", CV_FOLD_COUNT) < CV_FOLD_COUNT else ""
     return f"{cv[metric]['mean']:.{digits}f} ± {cv[metric]['std']:.{digits}f}{partial}"
 
 

@@ -72,3 +72,13 @@ def test_a_failing_fold_is_one_line_naming_its_log(tmp_path, fixture_pairs, fold
     err = capsys.readouterr().err
     assert "training fold 1 failed" in err and "train.log" in err
     assert "unknown architecture 'nonet'" in (tmp_path / "cv" / "fold1" / "train.log").read_text()
+
+
+def test_a_fold_at_a_time_keeps_the_earlier_folds_in_the_summary(tmp_path, fixture_pairs, folds_file):
+    out = tmp_path / "cv"
+    base = ["cv", "--out", str(out), "--data", str(fixture_pairs), "--folds", str(folds_file)]
+    assert main([*base, "--only", "1", *TINY_RECIPE]) == 0
+    assert json.loads((out / "cv.json").read_text())["folds"] == 1
+    assert main([*base, "--only", "0", *TINY_RECIPE]) == 0
+    summary = json.loads((out / "cv.json").read_text())
+    assert summary["folds"] == 2 and sorted(summary["fold_means"]) == ["0", "1"]

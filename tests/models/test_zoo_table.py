@@ -44,3 +44,11 @@ def test_a_recipe_scored_on_some_folds_says_how_many():
     assert _cv_cell(cv, "psnr", 2) == "17.90 ± 0.10 (3 of 5 folds)"
     assert _cv_cell({**cv, "folds": 5}, "psnr", 2) == "17.90 ± 0.10"
     assert _cv_cell(None, "psnr", 2) == "not cross-validated"
+
+
+def test_the_fold_file_constant_stays_a_path():
+    # A count once shadowed it and every default-split training failed.
+    from nircolor.models import data, zoo
+
+    assert zoo.CV_FOLDS.is_file() and data.CV_FOLDS == zoo.CV_FOLDS
+    assert len(data.cv_folds()) == zoo.CV_FOLD_COUNT
