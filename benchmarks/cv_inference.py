@@ -90,6 +90,9 @@ def stacked(folds: list[list[str]], colour: dict[str, np.ndarray], truth: dict, 
     rng = np.random.default_rng(0)
     small = {key: (_quarter(nirs[key]), _quarter(colour[key]), _quarter(truth[key])) for keys in folds for key in keys}
     feats = {key: torch.from_numpy(holdback_features(n, c)) for key, (n, c, _) in small.items()}
+    # As tensors once: the grey minus the colour, the colour, the truth (the fit reads them 300 times).
+    tensors = {key: (torch.from_numpy(n)[..., None] - torch.from_numpy(c), torch.from_numpy(c), torch.from_numpy(t))
+               for key, (n, c, t) in small.items()}
     scores: dict[str, dict[str, float]] = {"global blend": {}, "per-pixel hold-back": {}}
     for k, keys in enumerate(folds):
         others = [key for j, ks in enumerate(folds) if j != k for key in ks]
@@ -101,14 +104,13 @@ def stacked(folds: list[list[str]], colour: dict[str, np.ndarray], truth: dict, 
             y.append(t[pick] / 255.0)
         x, y = np.concatenate(x), np.concatenate(y)
         coef = [np.linalg.lstsq(np.stack([x[:, ch], x[:, 3], np.ones(len(x))], 1), y[:, ch], rcond=None)[0] for ch in range(3)]
-        theta = torch.zeros(holdback_features(np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32)).shape[-1], 3)
+        theta = torch.zeros(next(iter(feats.values())).shape[-1], 3)
         theta[-1] = -3.0  # start close to the colour as it is
         theta.requires_grad_(True)
         opt = torch.optim.Adam([theta], lr=0.05)
         for _ in range(300):
-            loss = sum(((torch.from_numpy(small[key][1]) + torch.sigmoid(feats[key] @ theta)
-                         * (torch.from_numpy(small[key][0])[..., None] - torch.from_numpy(small[key][1]))
-                         - torch.from_numpy(small[key][2])) ** 2).mean() for key in others)
+            loss = sum(((tensors[key][1] + torch.sigmoid(feats[key] @ theta) * tensors[key][0] - tensors[key][2]) ** 2).mean()
+                       for key in others)
             opt.zero_grad()
             loss.backward()
             opt.step()

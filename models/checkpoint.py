@@ -97,6 +97,13 @@ def card_of(blob: dict[str, Any]) -> ModelCard:
     )
 
 
+def _fitted(card: ModelCard, blob: dict[str, Any]) -> nn.Module:
+    """The card's network holding the blob's weights as float32; RuntimeError if they do not fit."""
+    model = create(card.architecture, **card.options)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    return model
+
+
 def with_options(source: str | Path, target: str | Path, **changes: Any) -> Path:
     """Copy a checkpoint with some architecture options changed (ones that add no weights, such
     as effnet_unet's flip_average), after checking the weights still fit; the provenance notes
@@ -105,9 +112,8 @@ def with_options(source: str | Path, target: str | Path, **changes: Any) -> Path
     card = card_of(blob)
     card.options = {**card.options, **changes}
     card.provenance = {**card.provenance, "options_changed": {**card.provenance.get("options_changed", {}), **changes}}
-    model = create(card.architecture, **card.options)
     try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        _fitted(card, blob)
     except RuntimeError as exc:
         raise CheckpointError(f"options {changes} change the weights {card.architecture!r} needs ({str(exc).splitlines()[0]}); "
                               "retrain with them instead") from None
@@ -126,10 +132,8 @@ def load(path: str | Path, expect_architecture: str | None = None) -> tuple[nn.M
             f"{path} holds a {card.architecture!r} network, not {expect_architecture!r}; "
             f"pass --arch {card.architecture} or a {expect_architecture} checkpoint"
         )
-    model = create(card.architecture, **card.options)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     try:
-        model.load_state_dict(state)
+        model = _fitted(card, blob)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise CheckpointError(

@@ -130,7 +130,7 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
         list(pool.map(lambda k: train_fold(cfg, k, folds[k]), chosen))
     # The summary covers every finished fold of the folder, not only the ones trained now: a long
     # recipe is trained a fold at a time (--only), and each run's cv.json must not forget the others.
-    finished = sorted({*chosen, *(k for k in range(len(folds)) if _fold_done(out / f"fold{k}"))})
+    finished = [k for k in range(len(folds)) if _fold_done(out / f"fold{k}")]  # the chosen ones included: they trained or raised
     reports = {k: score_fold(cfg, k) for k in finished}
     summary = summarise(reports, recipe)
     files.write_json(out / "cv.json", summary)

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .augment import FULL_WELL
+
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float32) - size // 2
@@ -186,15 +188,13 @@ class NoiseConsistency:
         self.generator = torch.Generator().manual_seed(seed)
 
     def noisy(self, nir01: torch.Tensor) -> torch.Tensor:
-        from .augment import FULL_WELL
-
-        n = nir01.shape[0]
-        draw = torch.rand(n, 2, 1, 1, 1, generator=self.generator)
+        x = nir01.float()
+        draw = torch.rand(x.shape[0], 2, 1, 1, 1, generator=self.generator)
         gain = 1 + (self.max_gain - 1) * draw[:, 0]
         read = self.max_read * draw[:, 1] / 255.0
-        sigma = torch.sqrt(nir01.float().clamp(min=0) * gain / FULL_WELL + read * read)
-        noise = torch.randn(nir01.shape, generator=self.generator) * sigma
-        return (torch.round((nir01 + noise.to(nir01)).clamp(0, 1) * 255) / 255).to(nir01)
+        sigma = torch.sqrt(x.clamp(min=0) * gain / FULL_WELL + read * read)
+        noisy = x + torch.randn(x.shape, generator=self.generator) * sigma
+        return (torch.round(noisy.clamp(0, 1) * 255) / 255).to(nir01)
 
     def __call__(self, model: nn.Module, nir01: torch.Tensor) -> torch.Tensor:
         n, _, h, w = nir01.shape

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,13 +94,11 @@ FIGURES = WEIGHTS_DIR / "zoo.json"  # written by scripts/zoo_table.py
 def figures() -> dict[str, dict | None]:
     """Every shipped model's measured figures (scripts/zoo_table.py), None where a model has
     not been measured yet."""
-    import json
-
     measured = json.loads(FIGURES.read_text())["models"] if FIGURES.exists() else {}
     return {name: measured.get(name) for name in ZOO}
 
 
-CV_FOLD_COUNT = 5  # the scene-level folds of CV_FOLDS
+CV_FOLD_COUNT = len(json.loads(CV_FOLDS.read_text())["folds"])  # the scene-level folds
 
 
 def _cv_cell(cv: dict | None, metric: str, digits: int) -> str:

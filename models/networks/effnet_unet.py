@@ -78,10 +78,6 @@ def lite_taps(stages) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(taps), tuple(channels)
 
 
-# Lite0's, kept as names: the default's layout.
-TAPS, TAP_CHANNELS = lite_taps(STAGES)
-
-
 class PretrainedWeightsError(ImportError):
     """The ImageNet weights' package is not installed."""
 
