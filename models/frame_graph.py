@@ -26,6 +26,7 @@ from torch import nn
 
 from nircolor.runtime import frames_torch
 
+from . import filters
 from .checkpoint import INPUT_RANGE, OUTPUT_RANGE, ModelCard
 from .upsample import GuidedUpsampling, frame_min_side
 
@@ -49,9 +50,7 @@ class FrameGraph(nn.Module):
         return cls(net, card.pad_multiple, card.infer_size, compute, input_range=card.input_range, output_range=card.output_range)
 
     def _box(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean over a (2r+1)^2 window, borders reflected as OpenCV's boxFilter does."""
-        r = self.radius
-        return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="reflect"), 2 * r + 1, stride=1)
+        return filters.box_mean(x, self.radius)
 
     def _network(self, nir01: torch.Tensor) -> torch.Tensor:
         """N x 1 x h x w in [0, 1] -> N x 3 x h x w in [0, 1]: padded to the multiple, cropped back."""

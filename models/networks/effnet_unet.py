@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import filters
 from .blocks import init_weights, pad_to_multiple
 
 # (expansion, kernel, stride, output channels, repeats) per stage, EfficientNet-B0/Lite0.
@@ -226,17 +227,26 @@ class EffNetUNet(nn.Module):
             The plain head copies the sensor's noise into the colour (it multiplies the raw NIR);
             trained on noisy NIR (--augment), this one can smooth where the scene is flat and keep
             the edges (default off).
+        flip_average: colour the frame and its mirror image as one batch and average the two
+            (no weights of its own; default off).
+        denoise: smooth the NIR before it is coloured with an edge-preserving filter whose
+            strength is this multiple of the frame's own noise estimate (models/filters.py; no
+            weights of its own; default 0, off). The head multiplies the NIR pixel, so without it
+            a night camera's noise flickers in the colour.
+        encoder: "lite0" (default), "lite1" or "lite2".
     Pretrained weights are loaded by `load_pretrained()` before training, not by the
     constructor: a trained checkpoint carries every weight itself.
     """
 
     def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0, smooth_head: bool = False,
-                 flip_average: bool = False, encoder: str = "lite0"):
+                 flip_average: bool = False, encoder: str = "lite0", denoise: float = 0.0):
         super().__init__()
         if width < 2:
             raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
         if context_width < 0 or (context_width and not global_context):
             raise ValueError(f"context_width must be >= 0 and needs global_context, got {context_width}")
+        if denoise < 0:
+            raise ValueError(f"denoise is a strength >= 0 (0 = off), got {denoise}")
         self.multiple = 32
         self.encoder = EfficientNetLiteEncoder(encoder)
         tap_channels = self.encoder.tap_channels
@@ -251,7 +261,7 @@ class EffNetUNet(nn.Module):
             prev = cout
         # Few channels cross to full resolution: upsampling and the per-pixel MLP are memory-bound.
         self.to_pixel = nn.Conv2d(prev, PIXEL_CHANNELS, 1)
-        self.smooth_head, self.flip_average = smooth_head, flip_average
+        self.smooth_head, self.flip_average, self.denoise = smooth_head, flip_average, float(denoise)
         inputs = PIXEL_CHANNELS + (2 if smooth_head else 1)
         self.pixel_mlp = nn.Sequential(nn.Conv2d(inputs, 2 * PIXEL_CHANNELS, 1), nn.ReLU(inplace=True),
                                        nn.Conv2d(2 * PIXEL_CHANNELS, 9 if smooth_head else 6, 1))
@@ -290,6 +300,8 @@ class EffNetUNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.denoise:
+            x = filters.denoise(x, self.denoise)
         if not self.flip_average:
             return self._colour(x)
         n = x.shape[0]

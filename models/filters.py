@@ -1,0 +1,48 @@
+"""Image filters as PyTorch ops, so that they run inside an exported graph (ONNX, TensorRT):
+a box mean, a per-frame noise estimate and an edge-preserving denoise that takes its strength
+from it.
+
+Why a denoise in front of the network: the colour head multiplies the NIR pixel (RGB = (1 + gain)
+* NIR + offset), so a night camera's sensor noise at high gain reaches the colour unfiltered and
+flickers from frame to frame. A self-guided filter (He et al., "Guided Image Filtering", 2010, the
+guide being the frame itself) flattens what varies less than its regularisation and keeps edges
+that vary more. The regularisation is set per frame from Immerkaer's noise estimate ("Fast Noise
+Variance Estimation", 1996): a clean daytime frame is barely touched, a noisy night frame is
+smoothed as much as its noise asks for.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# Immerkaer's mask: the difference of two Laplacians, blind to planes and to linear ramps.
+_NOISE_MASK = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
+
+
+def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window, borders reflected as OpenCV's boxFilter does."""
+    r = radius
+    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="reflect"), 2 * r + 1, stride=1)
+
+
+def noise_sigma(x: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of additive white noise in each N x 1 x H x W frame, in x's units
+    (N x 1 x 1 x 1). Texture counts a little as noise; that only makes the denoise a little
+    stronger on busy frames. Frames need H, W >= 3."""
+    mask = torch.tensor(_NOISE_MASK, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
+    return F.conv2d(x, mask).abs().mean(dim=(1, 2, 3), keepdim=True) * (math.sqrt(math.pi / 2) / 6)
+
+
+def denoise(x: torch.Tensor, strength: float, radius: int = 1) -> torch.Tensor:
+    """Self-guided filter of N x 1 x H x W frames with regularisation (strength * sigma)^2, sigma
+    each frame's own noise estimate: a window whose variance is well above that keeps its
+    pixels, a flatter one goes to its mean. Frames need H, W > radius (reflection)."""
+    eps = (strength * noise_sigma(x)) ** 2
+    mean = box_mean(x, radius)
+    var = box_mean(x * x, radius) - mean * mean
+    a = var / (var + eps + 1e-12)  # 1e-12: a constant frame has var = eps = 0
+    b = mean - a * mean
+    return box_mean(a, radius) * x + box_mean(b, radius)
