@@ -229,10 +229,12 @@ class EffNetUNet(nn.Module):
             the edges (default off).
         flip_average: colour the frame and its mirror image as one batch and average the two
             (no weights of its own; default off).
-        denoise: smooth the NIR before it is coloured with an edge-preserving filter whose
+        denoise: the per-pixel head reads the NIR through an edge-preserving filter whose
             strength is this multiple of the frame's own noise estimate (models/filters.py; no
             weights of its own; default 0, off). The head multiplies the NIR pixel, so without it
-            a night camera's noise flickers in the colour.
+            a night camera's noise flickers in the colour. The encoder still sees the frame as
+            it is: smoothing its input too moved the scene's exposure guess, single images by
+            up to 2 dB either way.
         encoder: "lite0" (default), "lite1" or "lite2".
     Pretrained weights are loaded by `load_pretrained()` before training, not by the
     constructor: a trained checkpoint carries every weight itself.
@@ -300,8 +302,6 @@ class EffNetUNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.denoise:
-            x = filters.denoise(x, self.denoise)
         if not self.flip_average:
             return self._colour(x)
         n = x.shape[0]
@@ -319,6 +319,9 @@ class EffNetUNet(nn.Module):
         for level, skip in zip(self.levels, reversed(taps[1:-1])):
             y = level(y, skip, context)
         y = F.interpolate(self.to_pixel(y), size=nir.shape[-2:], mode="bilinear", align_corners=False)
+        if self.denoise:  # the pixel path only: the encoder above saw the frame as it is
+            x = filters.denoise(x, self.denoise)
+            nir = x * (255.0 / 128.0) - (127.0 / 128.0)
         grey = 2 * x - 1  # the NIR frame in the output's [-1, 1] range
         if not self.smooth_head:
             gain, offset = self.pixel_mlp(torch.cat([y, nir], dim=1)).chunk(2, dim=1)

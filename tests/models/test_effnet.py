@@ -155,5 +155,11 @@ def test_the_denoise_option_steadies_the_colour_of_a_noisy_frame():
             a, b = (net(x) for x in shots)
         change[strength] = float((a - b).abs().mean())
     assert change[1.25] < 0.5 * change[0.0]
+    # Only the pixel path is smoothed: the encoder, which guesses the scene's exposure, sees the frame as it is.
+    seen = []
+    net.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        net(shots[0])
+    assert torch.equal(seen[0], shots[0] * (255.0 / 128.0) - (127.0 / 128.0))
     with pytest.raises(ValueError, match="denoise is a strength"):
         create("effnet_unet", width=8, denoise=-1)
