@@ -1,6 +1,6 @@
 """Image filters as PyTorch ops, so that they run inside an exported graph (ONNX, TensorRT):
-a box mean, a per-frame noise estimate and an edge-preserving denoise that takes its strength
-from it.
+a box mean, the guided filter's local fit (the frame graph's upsampling uses it too), a per-frame
+noise estimate and an edge-preserving denoise that takes its strength from it.
 
 Why a denoise in front of the network: the colour head multiplies the NIR pixel (RGB = (1 + gain)
 * NIR + offset), so a night camera's sensor noise at high gain reaches the colour unfiltered and
@@ -36,13 +36,22 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, mask).abs().mean(dim=(1, 2, 3), keepdim=True) * (math.sqrt(math.pi / 2) / 6)
 
 
+def guided_fit(guide: torch.Tensor, source: torch.Tensor, radius: int, eps: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The guided filter's local model source = a * guide + b (He et al.), fitted in every
+    (2r+1)^2 window with regularisation eps and averaged over the windows covering each pixel:
+    returns (mean a, mean b). The filtered source is mean_a * guide + mean_b, at this size or
+    with both upsampled to a larger guide's."""
+    guide_mean, source_mean = box_mean(guide, radius), box_mean(source, radius)
+    guide_var = box_mean(guide * guide, radius) - guide_mean * guide_mean
+    cov = guide_var if source is guide else box_mean(guide * source, radius) - guide_mean * source_mean
+    a = cov / (guide_var + eps)
+    return box_mean(a, radius), box_mean(source_mean - a * guide_mean, radius)
+
+
 def denoise(x: torch.Tensor, strength: float, radius: int = 1) -> torch.Tensor:
     """Self-guided filter of N x 1 x H x W frames with regularisation (strength * sigma)^2, sigma
     each frame's own noise estimate: a window whose variance is well above that keeps its
     pixels, a flatter one goes to its mean. Frames need H, W > radius (reflection)."""
-    eps = (strength * noise_sigma(x)) ** 2
-    mean = box_mean(x, radius)
-    var = box_mean(x * x, radius) - mean * mean
-    a = var / (var + eps + 1e-12)  # 1e-12: a constant frame has var = eps = 0
-    b = mean - a * mean
-    return box_mean(a, radius) * x + box_mean(b, radius)
+    # + 1e-12: a constant frame has variance = eps = 0
+    a, b = guided_fit(x, x, radius, (strength * noise_sigma(x)) ** 2 + 1e-12)
+    return a * x + b

@@ -49,9 +49,6 @@ class FrameGraph(nn.Module):
         """The frame graph of a loaded checkpoint: padding, working size and value ranges from its card."""
         return cls(net, card.pad_multiple, card.infer_size, compute, input_range=card.input_range, output_range=card.output_range)
 
-    def _box(self, x: torch.Tensor) -> torch.Tensor:
-        return filters.box_mean(x, self.radius)
-
     def _network(self, nir01: torch.Tensor) -> torch.Tensor:
         """N x 1 x h x w in [0, 1] -> N x 3 x h x w in [0, 1]: padded to the multiple, cropped back."""
         h, w = nir01.shape[-2], nir01.shape[-1]
@@ -69,15 +66,10 @@ class FrameGraph(nn.Module):
         work gives the colour unchanged. (Blending a separately upsampled colour at full resolution
         cost a third of a 1080p frame.) Both scalings by 255 are folded into the small offset: at
         full resolution only the upsampling, one multiply-add and the uint8 conversion remain."""
-        box = self._box
-        guide_mean = box(guide)
-        guide_var = box(guide * guide) - guide_mean * guide_mean
-        colour_mean = box(colour)
-        a = (box(guide * colour) - guide_mean * colour_mean) / (guide_var + self.eps**2)
-        b = colour_mean - a * guide_mean
+        a, b = filters.guided_fit(guide, colour, self.radius, self.eps**2)
         # 255 * (a * levels / 255 + b) = a * levels + 255 * b
-        gain_small = box(a) * scaled
-        offset_small = (colour + (box(b) - colour) * scaled) * 255.0
+        gain_small = a * scaled
+        offset_small = (colour + (b - colour) * scaled) * 255.0
         size = (levels.shape[-2], levels.shape[-1])
         gain = F.interpolate(gain_small, size=size, mode="bilinear", align_corners=False)
         offset = F.interpolate(offset_small, size=size, mode="bilinear", align_corners=False)

@@ -201,6 +201,11 @@ def _film(linear: nn.Linear | None, x: torch.Tensor, context: torch.Tensor | Non
     return x * (1 + gain) + offset
 
 
+def _imagenet_scaled(nir01: torch.Tensor) -> torch.Tensor:
+    """NIR on [0, 1] at the encoder's ImageNet input scaling ((levels - 127) / 128)."""
+    return nir01 * (255.0 / 128.0) - (127.0 / 128.0)
+
+
 class EffNetUNet(nn.Module):
     """U-Net decoder on an EfficientNet-Lite0 encoder, with an optional global-context path.
 
@@ -310,7 +315,7 @@ class EffNetUNet(nn.Module):
 
     def _colour(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)
-        nir = x * (255.0 / 128.0) - (127.0 / 128.0)  # the encoder's ImageNet input scaling
+        nir = _imagenet_scaled(x)
         taps, head = self.encoder(nir)
         context = head.mean(dim=(2, 3)) if self.bottleneck_film is not None else None
         if self.context_squeeze is not None:
@@ -321,7 +326,7 @@ class EffNetUNet(nn.Module):
         y = F.interpolate(self.to_pixel(y), size=nir.shape[-2:], mode="bilinear", align_corners=False)
         if self.denoise:  # the pixel path only: the encoder above saw the frame as it is
             x = filters.denoise(x, self.denoise)
-            nir = x * (255.0 / 128.0) - (127.0 / 128.0)
+            nir = _imagenet_scaled(x)
         grey = 2 * x - 1  # the NIR frame in the output's [-1, 1] range
         if not self.smooth_head:
             gain, offset = self.pixel_mlp(torch.cat([y, nir], dim=1)).chunk(2, dim=1)
