@@ -141,6 +141,7 @@ class RandomCrops(torch.utils.data.IterableDataset):
         self.seed = seed
         self.augment = augment
         self.extra_fraction = extra_fraction if extra else 0.0
+        self.extra_pairs = len(extra)
         # A side shorter than the crop (portrait pairs at a working size or --data-scale) is mirrored
         # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene. The
         # edges are found once, on the unpadded RGB, so the mirror seam adds none.

@@ -170,6 +170,75 @@ def validate(model: torch.nn.Module, pairs, device: str, infer_size: int | None 
     return mean_metrics(rows)
 
 
+def training_crops(cfg: TrainConfig, train_paths, held_out: set[str] = frozenset()) -> RandomCrops:
+    """The recipe's random training crops of `train_paths` (at its working size), with its share of
+    --extra-data (scenes in `held_out` left out) and its night-camera degradations."""
+    if cfg.infer_size and cfg.data_scale != 1.0:
+        raise ValueError("--infer-size sets the training scale itself; leave --data-scale at 1")
+    train_pairs = load_pairs(train_paths, cfg.data_scale, cfg.infer_size)
+    extra: list = []
+    if cfg.extra_data:
+        extra, skipped = load_extra_pairs(cfg.extra_data, held_out, cfg.infer_size)
+        tqdm.write(f"{len(extra)} extra pairs from {cfg.extra_data} ({skipped} of validation scenes left out), {cfg.extra_fraction:.0%} of crops")
+    augment = NightCamera(cfg.augment, h264_p=0.1 if cfg.augment_h264 else 0.0, exposure=cfg.augment_exposure) if cfg.augment > 0 else None
+    crops = RandomCrops(train_pairs, cfg.crop, cfg.seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet")
+    if crops.padded:
+        tqdm.write(f"{len(crops.padded)} pairs shorter than the {cfg.crop}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
+    return crops
+
+
+def build_generator(cfg: TrainConfig) -> torch.nn.Module:
+    """The recipe's network before its first step: ImageNet weights, frozen layers, or the
+    weights of --init-from."""
+    model = create(cfg.arch, **cfg.options)
+    if cfg.pretrained:
+        if not hasattr(model, "load_pretrained"):
+            raise ValueError(f"architecture {cfg.arch!r} has no pretrained weights; drop --pretrained or use --arch effnet_unet")
+        model.load_pretrained()
+    if cfg.freeze_stride:
+        if not hasattr(model, "freeze_encoder"):
+            raise ValueError(f"architecture {cfg.arch!r} has no pretrained encoder to freeze; drop --freeze-stride")
+        frozen = model.freeze_encoder(cfg.freeze_stride)
+        tqdm.write(f"encoder layers up to stride {cfg.freeze_stride} frozen ({frozen / 1e6:.2f} M parameters)")
+    if cfg.init_from:
+        start, start_card = checkpoint.load(cfg.init_from, expect_architecture=cfg.arch)
+        if start_card.options != cfg.options:
+            raise checkpoint.CheckpointError(f"{cfg.init_from} has options {start_card.options}, the run asks for {cfg.options}")
+        model.load_state_dict(start.state_dict())
+    if cfg.weight_l1 and not hasattr(model, "l1_regularized"):
+        raise ValueError(f"architecture {cfg.arch!r} names no layer for the L1 weight regulariser; drop --weight-l1")
+    return model
+
+
+def build_objective(cfg: TrainConfig, model: torch.nn.Module) -> torch.nn.Module:
+    """The generator's loss of the recipe (the discriminator's, if any, is separate)."""
+    if cfg.objective == "snet":
+        return SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight, cfg.angular_weight)
+    if cfg.objective == "two_branch":
+        if not hasattr(model, "training_outputs"):
+            raise ValueError(f"the two_branch objective needs a grey branch; architecture {cfg.arch!r} has none: use --arch two_branch")
+        return TwoBranchObjective(cfg.ssim_share, cfg.ssim_weight, cfg.angular_weight)
+    return L1Objective(cfg.ssim_weight, cfg.angular_weight, norm=2 if cfg.objective == "l2" else 1)
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, objective: torch.nn.Module) -> torch.optim.Adam:
+    """Adam over the trainable weights (and the objective's own); a pretrained encoder learns at
+    --encoder-lr-scale of the rate (the "scale" of its group, applied by the schedule)."""
+    encoder = set(map(id, model.encoder.parameters())) if hasattr(model, "encoder") else set()
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in encoder] + list(objective.parameters()), "scale": 1.0},
+              {"params": [p for p in model.parameters() if p.requires_grad and id(p) in encoder], "scale": cfg.encoder_lr_scale}]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+def forward_and_loss(model: torch.nn.Module, objective: torch.nn.Module, nir, rgb, edges, progress: float):
+    """One batch through the generator and its objective: (prediction, LossTerms)."""
+    if hasattr(model, "training_outputs"):
+        pred, extras = model.training_outputs(nir)
+    else:
+        pred, extras = model(nir), {}
+    return pred, objective(pred, rgb, edges, extras, progress)
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     if cfg.objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {cfg.objective!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -199,39 +268,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     files.write_json(out / "config.json", asdict(cfg))
 
     tqdm.write(f"loading {len(train_paths)} training and {len(val_paths)} validation pairs from {cfg.data}")
-    if cfg.infer_size and cfg.data_scale != 1.0:
-        raise ValueError("--infer-size sets the training scale itself; leave --data-scale at 1")
-    train_pairs = load_pairs(train_paths, cfg.data_scale, cfg.infer_size)
+    crops = training_crops(cfg, train_paths, held_out)
     val_pairs = load_pairs(val_paths[: cfg.val_limit] if cfg.val_limit else val_paths)
-    extra: list = []
-    if cfg.extra_data:
-        extra, skipped = load_extra_pairs(cfg.extra_data, held_out, cfg.infer_size)
-        tqdm.write(f"{len(extra)} extra pairs from {cfg.extra_data} ({skipped} of validation scenes left out), {cfg.extra_fraction:.0%} of crops")
-    augment = NightCamera(cfg.augment, h264_p=0.1 if cfg.augment_h264 else 0.0, exposure=cfg.augment_exposure) if cfg.augment > 0 else None
-    crops = RandomCrops(train_pairs, cfg.crop, cfg.seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet")
     consistency = NoiseConsistency(seed=cfg.seed) if cfg.noise_consistency > 0 else None
-    if crops.padded:
-        tqdm.write(f"{len(crops.padded)} pairs shorter than the {cfg.crop}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
     loader = torch.utils.data.DataLoader(crops, batch_size=cfg.batch, num_workers=cfg.workers)
 
     device = torch.device(cfg.device)
-    model = create(cfg.arch, **cfg.options)
-    if cfg.pretrained:
-        if not hasattr(model, "load_pretrained"):
-            raise ValueError(f"architecture {cfg.arch!r} has no pretrained weights; drop --pretrained or use --arch effnet_unet")
-        model.load_pretrained()
-    if cfg.freeze_stride:
-        if not hasattr(model, "freeze_encoder"):
-            raise ValueError(f"architecture {cfg.arch!r} has no pretrained encoder to freeze; drop --freeze-stride")
-        frozen = model.freeze_encoder(cfg.freeze_stride)
-        tqdm.write(f"encoder layers up to stride {cfg.freeze_stride} frozen ({frozen / 1e6:.2f} M parameters)")
-    if cfg.init_from:
-        start, start_card = checkpoint.load(cfg.init_from, expect_architecture=cfg.arch)
-        if start_card.options != cfg.options:
-            raise checkpoint.CheckpointError(f"{cfg.init_from} has options {start_card.options}, the run asks for {cfg.options}")
-        model.load_state_dict(start.state_dict())
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=memory_format).train()
+    model = build_generator(cfg).to(device, memory_format=memory_format).train()
     # The averaged weights are what gets validated and saved: on 150 pairs single-step weights
     # swing the validation PSNR by about 0.3 dB. Their batch-norm statistics are measured anew for
     # them (refresh_bn_statistics) rather than averaged: averaged statistics do not belong to
@@ -239,20 +283,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     # mismatch turned a 15.7 dB model into an 8.6 dB one (fold 0).
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=False) if cfg.ema else None
     recent_inputs: collections.deque = collections.deque(maxlen=BN_REFRESH_BATCHES)
-    if cfg.objective == "snet":
-        objective: torch.nn.Module = SNetObjective(LOSS_NETWORKS["edgenet"](), cfg.edge_weight, cfg.ssim_weight, cfg.angular_weight).to(device)
-    elif cfg.objective == "two_branch":
-        if not hasattr(model, "training_outputs"):
-            raise ValueError(f"the two_branch objective needs a grey branch; architecture {cfg.arch!r} has none: use --arch two_branch")
-        objective = TwoBranchObjective(cfg.ssim_share, cfg.ssim_weight, cfg.angular_weight).to(device)
-    else:
-        objective = L1Objective(cfg.ssim_weight, cfg.angular_weight, norm=2 if cfg.objective == "l2" else 1).to(device)
-    if cfg.weight_l1 and not hasattr(model, "l1_regularized"):
-        raise ValueError(f"architecture {cfg.arch!r} names no layer for the L1 weight regulariser; drop --weight-l1")
-    encoder = set(map(id, model.encoder.parameters())) if hasattr(model, "encoder") else set()
-    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in encoder] + list(objective.parameters()), "scale": 1.0},
-              {"params": [p for p in model.parameters() if p.requires_grad and id(p) in encoder], "scale": cfg.encoder_lr_scale}]
-    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    objective = build_objective(cfg, model).to(device)
+    opt = build_optimizer(cfg, model, objective)
     disc = opt_d = None
     if cfg.objective in DISCRIMINATORS:
         disc = LOSS_NETWORKS[DISCRIMINATORS[cfg.objective]](conditional=cfg.conditional).to(device).train()
@@ -289,7 +321,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     provenance = {
         "data": str(cfg.data),
         "train_pairs": len(train_paths),
-        "extra_pairs": len(extra),
+        "extra_pairs": crops.extra_pairs,
         "val_pairs": [p.key for p in val_paths],
         "objective": cfg.objective,
         "init_from": None if not cfg.init_from else {"path": str(cfg.init_from), "sha256": checkpoint.file_sha256(cfg.init_from)},
@@ -310,11 +342,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr * g.get("scale", 1.0)
         with autocast:
-            if hasattr(model, "training_outputs"):
-                pred, extras = model.training_outputs(nir)
-            else:
-                pred, extras = model(nir), {}
-            terms = objective(pred, rgb, edges, extras, _progress(cfg, step, time.perf_counter() - started))
+            pred, terms = forward_and_loss(model, objective, nir, rgb, edges, _progress(cfg, step, time.perf_counter() - started))
         loss = terms.total
         if disc is not None:
             for g in opt_d.param_groups:
