@@ -39,7 +39,7 @@ class CVError(RuntimeError):
 @dataclass(frozen=True)
 class CVConfig:
     out: str
-    train_args: tuple[str, ...]  # `nircolor train` options of the recipe (no --out, --val-split)
+    train_args: tuple[str, ...]  # `nircolor train` options of the recipe (no --out, --val-split, --keep)
     data: str
     folds_file: str = str(CV_FOLDS)
     parallel: int = 1
@@ -57,8 +57,10 @@ def train_fold(cfg: CVConfig, k: int, keys: list[str]) -> Path:
     fold_dir.mkdir(parents=True, exist_ok=True)
     split = fold_dir / "fold_split.txt"
     files.write_text(split, f"# fold {k} of {cfg.folds_file}\n" + "".join(f"{key}\n" for key in keys))
+    # The fold is the validation split (which keeps its scenes out of training) and nothing is
+    # picked on it: the fold's model is its last weights, however often it was validated.
     cmd = [sys.executable, "-m", "nircolor.cli", "train", "--data", cfg.data, "--out", str(fold_dir), "--val-split", str(split),
-           *cfg.train_args]
+           "--keep", "last", *cfg.train_args]
     if (fold_dir / "last.pt").exists():
         cmd.append("--resume")
     with open(fold_dir / "train.log", "a") as log:

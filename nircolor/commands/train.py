@@ -25,8 +25,8 @@ def _cv(args: argparse.Namespace) -> int:
     from nircolor.models.cv import CVConfig, markdown, run_cv
 
     train_args = [a for a in args.train_args if a != "--"]
-    if any(a in ("--out", "--val-split", "--data", "--resume") for a in train_args):
-        raise ValueError("give --data to 'nircolor cv' itself; --out, --val-split and --resume are set per fold")
+    if any(a in ("--out", "--val-split", "--data", "--resume", "--keep") for a in train_args):
+        raise ValueError("give --data to 'nircolor cv' itself; --out, --val-split, --keep and --resume are set per fold")
     only = tuple(int(k) for k in args.only.split(",")) if args.only else ()
     cfg = CVConfig(out=args.out, train_args=tuple(train_args), data=args.data, folds_file=args.folds, parallel=args.parallel, only=only)
     summary = run_cv(cfg, args.recipe or " ".join(train_args))
@@ -106,6 +106,8 @@ def register(sub) -> None:
                    help="also validate and checkpoint after this many minutes since the last one (runs cut off by a time limit)")
     t.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC activations while training (default on: faster with oneDNN on CPUs and with cuDNN)")
+    t.add_argument("--keep", choices=["best", "last"], help="what best.pt holds: the weights of the best validation PSNR (default) "
+                   "or the last weights (what `nircolor cv` asks for: its validation pairs are the fold it scores)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (or from OUT/best.pt's weights with a fresh "
                    "optimiser, for a run folder that came back from another machine with its weights only)")
     t.set_defaults(func=_train)

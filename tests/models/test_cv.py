@@ -26,7 +26,8 @@ def test_cv_scores_every_image_once_by_the_model_that_never_saw_it(tmp_path, fix
         fold = json.loads((out / f"fold{k}" / "eval.json").read_text())
         assert [r["pair"] for r in fold["per_image"]] == keys
         config = json.loads((out / f"fold{k}" / "config.json").read_text())
-        assert config["steps"] == 2 and config["val_split"].endswith("fold_split.txt")
+        # Scored on the fold it validated on: nothing may be picked there, the last weights are kept.
+        assert config["steps"] == 2 and config["val_split"].endswith("fold_split.txt") and config["keep"] == "last"
     assert set(summary["per_category"]) == {"country", "field", "forest"}
     assert {"psnr_p10", "below_grey", "worst"} <= set(summary["tail"])
     assert {"mean", "std", "min", "max"} <= set(summary["over_folds"]["psnr"])
@@ -50,8 +51,9 @@ def test_cv_fold_models_never_train_on_their_fold(tmp_path, fixture_pairs, folds
 
 
 def test_cv_refuses_per_fold_options(tmp_path, capsys):
-    assert main(["cv", "--out", str(tmp_path), "--", "--val-split", "x.txt"]) == 2
-    assert "set per fold" in capsys.readouterr().err
+    for option in ("--val-split", "--keep"):
+        assert main(["cv", "--out", str(tmp_path), "--", option, "x"]) == 2
+        assert "set per fold" in capsys.readouterr().err
 
 
 def test_tail_figures_and_categories():

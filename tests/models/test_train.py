@@ -291,3 +291,22 @@ def test_training_with_noise_consistency_reports_the_term(tmp_path, fixture_pair
     assert json.loads((out / "config.json").read_text())["noise_consistency"] == 5.0
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert lines[-1]["steady"] > 0
+
+
+@pytest.mark.parametrize("keep, kept_step", [("best", 2), ("last", 6)])
+def test_best_pt_holds_the_best_validated_or_the_last_weights(tmp_path, fixture_pairs, split_file, monkeypatch, keep, kept_step):
+    from nircolor.models import train as train_module
+
+    falling = iter([20.0, 19.0, 18.0])  # each validation worse than the one before
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"psnr": next(falling), "ssim": 0.5, "angular_error": 5.0})
+    out = tmp_path / keep
+    assert _train(fixture_pairs, out, split_file, "--steps", "6", "--keep", keep) == 0
+    _, card = checkpoint.load(out / "best.pt")
+    assert card.provenance["steps"] == kept_step and card.metrics["psnr"] == {2: 20.0, 6: 18.0}[kept_step]
+
+
+def test_an_unknown_keep_is_refused(tmp_path, fixture_pairs, split_file):
+    from nircolor.models.train import config_for, train
+
+    with pytest.raises(ValueError, match="unknown --keep"):
+        train(config_for("l1", data=str(fixture_pairs), out=str(tmp_path), keep="median"))
