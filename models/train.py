@@ -110,7 +110,7 @@ class TrainConfig:
     checkpoint_minutes: float | None = None
     # Which weights best.pt holds: "best", those of the best validation PSNR, or "last", the last
     # ones. CV runs keep the last: their validation pairs are the fold they are scored on, and
-    # picking a checkpoint on it (the best of 17 on one fold was 0.38 dB above the last) is
+    # picking a checkpoint on it (the best of 16 on one fold was 0.38 dB above the last) is
     # choosing on the test set.
     keep: str = "best"
     threads: int | None = None
