@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import os
 import statistics
+import sys
 from pathlib import Path
 
 import torch
@@ -48,9 +49,7 @@ class Setting:
 def shipped_recipe(data: Path, extra: Path | None) -> TrainConfig:
     """The training configuration the shipped default's card records, on this machine's data."""
     _, card = checkpoint.load(SHIPPED)
-    config = {k: v for k, v in card.provenance["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
-    config["betas"] = tuple(config["betas"])
-    return TrainConfig(**{**config, "data": str(data), "extra_data": str(extra) if extra else None})
+    return dataclasses.replace(TrainConfig.from_record(card.provenance["config"]), data=str(data), extra_data=str(extra) if extra else None)
 
 
 def settings(threads: list[int]) -> list[Setting]:
@@ -115,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     extra = args.extra_data if args.extra_data and args.extra_data.is_dir() else None
     cfg = shipped_recipe(args.data, extra)
     rows = measure(cfg, settings(args.threads), args.steps, args.rounds)
-    command = "python benchmarks/train_throughput.py" + (f" --steps {args.steps}" if args.steps != 6 else "") + (f" --rounds {args.rounds}" if args.rounds != 3 else "")
-    lines = markdown(rows, cfg, command)
+    lines = markdown(rows, cfg, " ".join(["python benchmarks/train_throughput.py", *(sys.argv[1:] if argv is None else argv)]))
     write_report(args.out, {"recipe": dataclasses.asdict(cfg), "rows": rows}, lines)
     print("\n".join(lines))
 

@@ -141,7 +141,6 @@ class RandomCrops(torch.utils.data.IterableDataset):
         self.seed = seed
         self.augment = augment
         self.extra_fraction = extra_fraction if extra else 0.0
-        self.extra_pairs = len(extra)
         # A side shorter than the crop (portrait pairs at a working size or --data-scale) is mirrored
         # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene. The
         # edges are found once, on the unpadded RGB, so the mirror seam adds none.
@@ -150,6 +149,10 @@ class RandomCrops(torch.utils.data.IterableDataset):
                       for group in (pairs, extra)]
         self.padded = [p.paths.key for p in [*pairs, *extra] if min(p.nir.shape) < crop]
         self._no_edges = np.zeros((crop, crop, 0), np.float32)
+
+    @property
+    def extra_pairs(self) -> int:
+        return len(self.pools[1][0])
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()

@@ -14,7 +14,7 @@ import platform
 import random
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,13 @@ class TrainConfig:
     keep: str = "best"
     threads: int | None = None
     workers: int = 0
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "TrainConfig":
+        """The configuration that a run's config.json (or a card's provenance) recorded: keys an
+        older version had and this one has not are dropped, JSON's lists become tuples again."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if k == "betas" else v for k, v in record.items() if k in known})
 
 
 def config_for(objective: str, **given: Any) -> TrainConfig:
