@@ -72,21 +72,39 @@ class SNetObjective(nn.Module):
         return _add_angular(_add_ssim(terms, pred, rgb, self.ssim_weight), pred, rgb, self.angular_weight)
 
 
-class L1Objective(nn.Module):
-    """A pixel loss, L1 (the papers') or L2 (`norm=2`: the mean squared error that PSNR measures,
-    so a model that cannot know a scene's exposure learns the brightness that costs least on
-    average rather than the median one), plus the optional SSIM and angular terms."""
+def mean_psnr_loss(pred: torch.Tensor, rgb: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
+    """A loss whose gradient is that of the batch's mean PSNR, scaled to the mean squared error's.
 
-    def __init__(self, ssim_weight: float = 0.0, angular_weight: float = 0.0, norm: int = 1):
+    The benchmark averages PSNR over images, i.e. -10 log10 of each image's MSE: an image already
+    close counts as much as one far off, where the plain MSE lets the worst crops of a batch take
+    the gradient. d log(m_i) = dm_i / m_i, so each crop's MSE is weighted by mean(m) / m_i (weights
+    held constant): on a batch of equal errors this is the plain MSE, gradient and value. `floor`
+    (40 dB) keeps a nearly perfect crop from taking the whole batch."""
+    per_crop = (pred - rgb).pow(2).flatten(1).mean(dim=1).clamp_min(floor)
+    weights = (per_crop.mean() / per_crop).detach()
+    return (weights * per_crop).mean()
+
+
+PIXEL_LOSSES = {1: ("l1", F.l1_loss), 2: ("l2", F.mse_loss), "psnr": ("psnr", mean_psnr_loss)}
+
+
+class L1Objective(nn.Module):
+    """A pixel loss, L1 (the papers'), L2 (`norm=2`: the mean squared error, so a model that cannot
+    know a scene's exposure learns the brightness that costs least on average rather than the
+    median one) or the mean PSNR over the batch's crops (`norm="psnr"`: what the benchmark
+    averages), plus the optional SSIM and angular terms."""
+
+    def __init__(self, ssim_weight: float = 0.0, angular_weight: float = 0.0, norm: int | str = 1):
         super().__init__()
-        if norm not in (1, 2):
-            raise ValueError(f"pixel loss norm must be 1 or 2, got {norm}")
+        if norm not in PIXEL_LOSSES:
+            raise ValueError(f"pixel loss norm must be one of {', '.join(map(str, PIXEL_LOSSES))}, got {norm!r}")
         self.ssim_weight = ssim_weight
         self.angular_weight = angular_weight
         self.norm = norm
 
     def forward(self, pred: torch.Tensor, rgb: torch.Tensor, edges: torch.Tensor, extras: dict | None = None, progress: float = 0.0) -> LossTerms:
-        name, pixel = ("l1", F.l1_loss(pred, rgb)) if self.norm == 1 else ("l2", F.mse_loss(pred, rgb))
+        name, loss = PIXEL_LOSSES[self.norm]
+        pixel = loss(pred, rgb)
         terms = _add_ssim(LossTerms(pixel, {name: pixel.item()}), pred, rgb, self.ssim_weight)
         return _add_angular(terms, pred, rgb, self.angular_weight)
 

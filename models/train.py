@@ -35,7 +35,7 @@ from .networks import create
 from .networks.registry import LOSS_NETWORKS
 
 BN_REFRESH_BATCHES = 16  # recent training batches the averaged weights' BN statistics are measured on
-OBJECTIVES = ("snet", "l1", "l2", "l1+adv", "estuary", "triplet", "two_branch")
+OBJECTIVES = ("snet", "l1", "l2", "psnr", "l1+adv", "estuary", "triplet", "two_branch")
 # The adversarial objectives and the discriminator (models.networks LOSS_NETWORKS) each uses.
 DISCRIMINATORS = {"l1+adv": "patchgan", "estuary": "single_layer", "triplet": "dcgan"}
 # Each paper's training settings, used where the command line does not set them.
@@ -59,7 +59,7 @@ class TrainConfig:
     out: str
     arch: str = "snet"
     options: dict[str, Any] = field(default_factory=lambda: {"width": 16})
-    objective: str = "snet"  # snet: L2 + EdgeNet L2; l1; l2 (mean squared error, what PSNR scores); l1+adv: (1-lambda) L_adv + lambda L1; estuary; triplet; two_branch
+    objective: str = "snet"  # snet: L2 + EdgeNet L2; l1; l2 (mean squared error); psnr (mean PSNR over the crops: what the benchmark averages); l1+adv: (1-lambda) L_adv + lambda L1; estuary; triplet; two_branch
     val_split: str | None = None  # file of category/id keys; default: a stratified 1/8
     crop: int = 256
     batch: int = 4
@@ -231,7 +231,8 @@ def build_objective(cfg: TrainConfig, model: torch.nn.Module) -> torch.nn.Module
         if not hasattr(model, "training_outputs"):
             raise ValueError(f"the two_branch objective needs a grey branch; architecture {cfg.arch!r} has none: use --arch two_branch")
         return TwoBranchObjective(cfg.ssim_share, cfg.ssim_weight, cfg.angular_weight)
-    return L1Objective(cfg.ssim_weight, cfg.angular_weight, norm=2 if cfg.objective == "l2" else 1)
+    norms = {"l1": 1, "l2": 2, "psnr": "psnr"}
+    return L1Objective(cfg.ssim_weight, cfg.angular_weight, norm=norms.get(cfg.objective, 1))
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, objective: torch.nn.Module) -> torch.optim.Adam:

@@ -44,7 +44,7 @@ def register(sub) -> None:
     t.add_argument("--width", type=int, default=16, help="base width (the papers use 64)")
     t.add_argument("--options", help='architecture options as JSON, e.g. \'{"width": 32, "depth": 6}\' (overrides --width)')
     t.add_argument("--objective", default="snet",
-                   help="snet (L2 + EdgeNet), l1, l2 (mean squared error: what PSNR scores), l1+adv (PatchGAN), estuary (Limmer & Lensch: one-layer discriminator, "
+                   help="snet (L2 + EdgeNet), l1, l2 (mean squared error), psnr (the mean PSNR over the crops of a batch: what benchmarks average), l1+adv (PatchGAN), estuary (Limmer & Lensch: one-layer discriminator, "
                         "lambda 0.99, lr 1e-3), triplet (Suarez et al.: DCGAN discriminator, lr 2e-4, beta1 0.4/0.5, "
                         "weight decay, L1 weight regulariser, 64x64 patches), two_branch (Park et al.: content, structure, "
                         "cross-branch and gradient losses); each objective's paper settings apply unless given here"),

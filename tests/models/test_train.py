@@ -250,16 +250,39 @@ def test_l2_objective_is_the_mean_squared_error():
     pred = rgb + 0.1 * torch.randn_like(rgb)
     terms = L1Objective(norm=2)(pred, rgb, edges)
     assert terms.total.item() == pytest.approx(torch.nn.functional.mse_loss(pred, rgb).item()) and "l2" in terms.parts
-    with pytest.raises(ValueError, match="norm must be 1 or 2"):
+    with pytest.raises(ValueError, match="norm must be one of 1, 2, psnr"):
         L1Objective(norm=3)
+
+
+def test_psnr_objective_has_the_gradient_of_the_mean_psnr_over_crops():
+    from nircolor.models.losses import mean_psnr_loss
+
+    rgb = torch.rand(4, 3, 16, 16)
+    # Equal errors: the plain mean squared error, value and gradient.
+    even = (rgb + 0.1).requires_grad_()
+    assert mean_psnr_loss(even, rgb).item() == pytest.approx(torch.nn.functional.mse_loss(even, rgb).item())
+    # Unequal errors: a step along the gradient is a step along the mean PSNR's, so the crop that
+    # is already close gets the larger share of the gradient per unit of its error.
+    scale = torch.tensor([0.02, 0.05, 0.1, 0.3]).view(4, 1, 1, 1)
+    pred = (rgb + scale * torch.randn_like(rgb)).requires_grad_()
+    grad, = torch.autograd.grad(mean_psnr_loss(pred, rgb), pred)
+    per_crop = (pred - rgb).pow(2).flatten(1).mean(1)
+    mean_psnr = (-10 * torch.log10(per_crop)).mean()
+    psnr_grad, = torch.autograd.grad(mean_psnr, pred)
+    ratio = (grad / -psnr_grad).flatten()
+    assert torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-4)
+    mse_grad, = torch.autograd.grad(torch.nn.functional.mse_loss(pred, rgb), pred)
+    assert (grad[0].abs().sum() / mse_grad[0].abs().sum()) > 10 * (grad[3].abs().sum() / mse_grad[3].abs().sum())
+    terms = L1Objective(norm="psnr")(pred.detach(), rgb, None)
+    assert "psnr" in terms.parts
 
 
 def test_bf16_autocast_channels_last_and_minute_checkpoints_run(tmp_path, fixture_pairs, split_file):
     out = tmp_path / "amp"
-    assert _train(fixture_pairs, out, split_file, "--objective", "l2", "--steps", "3", "--steps-per-epoch", "1000",
+    assert _train(fixture_pairs, out, split_file, "--objective", "psnr", "--steps", "3", "--steps-per-epoch", "1000",
                   "--amp", "bf16", "--checkpoint-minutes", "0.0001") == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["amp"] == "bf16" and config["channels_last"] and config["objective"] == "l2"
+    assert config["amp"] == "bf16" and config["channels_last"] and config["objective"] == "psnr"
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]  # a checkpoint each time the (tiny) interval passed
     with pytest.raises(SystemExit):
