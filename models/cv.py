@@ -82,7 +82,9 @@ def score_fold(cfg: CVConfig, k: int) -> dict:
 
 def summarise(fold_reports: dict[int, dict], recipe: str) -> dict:
     """The CV figures from each fold's evaluation JSON."""
-    rows = [r for k in sorted(fold_reports) for r in fold_reports[k]["per_image"]]
+    # Each image keeps its fold: the run folder may not outlive the session, cv.json (kept in
+    # benchmarks/results) must be enough to compare two recipes image by image later.
+    rows = [r | {"fold": k} for k in sorted(fold_reports) for r in fold_reports[k]["per_image"]]
     fold_means = {k: fold_reports[k]["mean"] for k in sorted(fold_reports)}
     spread = {}
     for m in METRIC_NAMES:
@@ -98,6 +100,7 @@ def summarise(fold_reports: dict[int, dict], recipe: str) -> dict:
         "grey_all_images": mean_metrics([r["baseline"] for r in rows]),
         "per_category": per_category(rows),
         "tail": tail_figures(rows),
+        "per_image": rows,
     }
 
 

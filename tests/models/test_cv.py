@@ -31,6 +31,7 @@ def test_cv_scores_every_image_once_by_the_model_that_never_saw_it(tmp_path, fix
     assert set(summary["per_category"]) == {"country", "field", "forest"}
     assert {"psnr_p10", "below_grey", "worst"} <= set(summary["tail"])
     assert {"mean", "std", "min", "max"} <= set(summary["over_folds"]["psnr"])
+    assert [(r["pair"], r["fold"]) for r in summary["per_image"]] == [("country/0006", 0), ("field/0008", 0), ("forest/0001", 1)]
     assert "| country | 1 |" in (out / "cv.md").read_text()
     assert "10th-percentile PSNR" in capsys.readouterr().out
 
