@@ -55,30 +55,33 @@ def scene_of(folds_file: Path) -> tuple[dict[str, str], dict[str, int]]:
     return scene, fold
 
 
+def groups(keys: list[str], label) -> dict:
+    """label -> indices into `keys` of the keys with that label, labels in sorted order."""
+    out: dict = {}
+    for i, key in enumerate(keys):
+        out.setdefault(label(key), []).append(i)
+    return {k: np.array(out[k]) for k in sorted(out)}
+
+
 def compare(a: dict[str, float], b: dict[str, float], folds_file: Path = CV_FOLDS, draws: int = 4000, seed: int = 0) -> dict:
     scene, fold = scene_of(folds_file)
     keys = sorted(set(a) & set(b))
     if not keys:
         raise SystemExit("cv_compare: the two sides share no image")
     diff = np.array([b[k] - a[k] for k in keys])
-    by_fold = {}
-    for k in sorted({fold.get(key, -1) for key in keys}):
-        idx = [i for i, key in enumerate(keys) if fold.get(key, -1) == k]
-        by_fold[k] = {"images": len(idx), "a": float(np.mean([a[keys[i]] for i in idx])),
-                      "b": float(np.mean([b[keys[i]] for i in idx])), "delta": float(diff[idx].mean())}
-    by_category = {}
-    for cat in sorted({key.split("/")[0] for key in keys}):
-        idx = [i for i, key in enumerate(keys) if key.startswith(cat + "/")]
-        by_category[cat] = {"images": len(idx), "delta": float(diff[idx].mean())}
-    scenes = sorted({scene.get(key, key) for key in keys})
-    members = [np.array([i for i, key in enumerate(keys) if scene.get(key, key) == s]) for s in scenes]
+    folds = groups(keys, lambda key: fold.get(key, -1))
+    by_fold = {k: {"images": len(idx), "a": float(np.mean([a[keys[i]] for i in idx])),
+                   "b": float(np.mean([b[keys[i]] for i in idx])), "delta": float(diff[idx].mean())} for k, idx in folds.items()}
+    by_category = {cat: {"images": len(idx), "delta": float(diff[idx].mean())}
+                   for cat, idx in groups(keys, lambda key: key.split("/")[0]).items()}
+    members = list(groups(keys, lambda key: scene.get(key, key)).values())
     rng = np.random.default_rng(seed)
     means = []
     for _ in range(draws):
         picked = np.concatenate([members[j] for j in rng.integers(0, len(members), len(members))])
         means.append(diff[picked].mean())
     low, high = np.percentile(means, [5, 95])
-    return {"images": len(keys), "scenes": len(scenes), "mean_delta": float(diff.mean()),
+    return {"images": len(keys), "scenes": len(members), "mean_delta": float(diff.mean()),
             "fold_mean_delta": float(np.mean([f["delta"] for f in by_fold.values()])),
             "interval_90": [float(low), float(high)], "b_better": int((diff > 0).sum()), "a_better": int((diff < 0).sum()),
             "per_fold": by_fold, "per_category": by_category}
