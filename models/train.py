@@ -14,7 +14,7 @@ import platform
 import random
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from .inference import colorize
 from .losses import L1Objective, NoiseConsistency, SNetObjective, TwoBranchObjective, discriminator_loss, generator_adversarial
 from .metrics import all_metrics, mean_metrics
 from .networks import create
-from .networks.registry import LOSS_NETWORKS
+from .networks.registry import LOSS_NETWORKS, trains_channels_last
 
 BN_REFRESH_BATCHES = 16  # recent training batches the averaged weights' BN statistics are measured on
 OBJECTIVES = ("snet", "l1", "l2", "psnr", "l1+adv", "estuary", "triplet", "two_branch")
@@ -281,6 +281,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         tqdm.write(f"{len(leaked)} training pairs show a validation scene and are left out: {', '.join(p.key for p in leaked[:6])}")
         train_paths = [p for p in train_paths if p.key not in held_out]
     files.write_text(out / "val_split.txt", "".join(f"{p.key}\n" for p in val_paths))
+    if cfg.channels_last and not trains_channels_last(cfg.arch):
+        tqdm.write(f"{cfg.arch} trains in NCHW: its backward pass crashes in channels-last on this PyTorch")
+        cfg = replace(cfg, channels_last=False)
     files.write_json(out / "config.json", asdict(cfg))
 
     tqdm.write(f"loading {len(train_paths)} training and {len(val_paths)} validation pairs from {cfg.data}")

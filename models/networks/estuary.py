@@ -104,6 +104,11 @@ class Estuary(nn.Module):
         in_channels: NIR bands.
     """
 
+    # oneDNN (PyTorch 2.13's CPU build) corrupts memory in the backward pass of the up branches'
+    # stride-2 1x1 transposed convolutions in channels-last once their input is about 28 px or
+    # more: training died at its first step. It trains in NCHW (models/train.py asks).
+    trains_channels_last = False
+
     def __init__(self, width: int = 16, cap: int = 128, depth: int = 5, scales: int = 3, inception: bool = True,
                  skip: bool = True, residual: bool = True, head: str = "nir_residual", in_channels: int = 1):
         super().__init__()

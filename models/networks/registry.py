@@ -49,3 +49,8 @@ def create(name: str, **options) -> nn.Module:
         return factory(**options)
     except (TypeError, ValueError) as exc:
         raise UnknownArchitectureError(f"bad options for architecture {name!r}: {exc}") from None
+
+
+def trains_channels_last(name: str) -> bool:
+    """Whether architecture `name` can train in channels-last memory format (see Estuary)."""
+    return getattr(ARCHITECTURES.get(name), "trains_channels_last", True)

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -333,3 +335,24 @@ def test_an_unknown_keep_is_refused(tmp_path, fixture_pairs, split_file):
 
     with pytest.raises(ValueError, match="unknown --keep"):
         train(config_for("l1", data=str(fixture_pairs), out=str(tmp_path), keep="median"))
+
+
+def test_the_estuary_trains_in_nchw(tmp_path, fixture_pairs, split_file):
+    """oneDNN corrupted memory in the backward pass of the estuary's stride-2 1x1 transposed
+    convolutions in channels-last: `nircolor train --arch estuary` died at its first step. Child
+    processes, so that a crash fails this test and not the whole run."""
+    out = tmp_path / "estuary"
+    argv = [sys.executable, "-m", "nircolor.cli", "train", "--data", str(fixture_pairs), "--out", str(out),
+            "--val-split", str(split_file), "--arch", "estuary", "--objective", "estuary", "--options", '{"width": 16}',
+            "--crop", "64", "--batch", "2", "--steps", "2", "--steps-per-epoch", "2", "--threads", "1"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "estuary trains in NCHW" in done.stdout
+    assert json.loads((out / "config.json").read_text())["channels_last"] is False
+    # The fixtures are too small to reach the crash; a 128-px crop in the format training chose does.
+    step = ("import json, sys, torch; from nircolor.models.networks import create; "
+            "fmt = torch.channels_last if json.load(open(sys.argv[1]))['channels_last'] else torch.contiguous_format; "
+            "net = create('estuary', width=16).to(memory_format=fmt).train(); "
+            "net(torch.rand(1, 1, 128, 128).to(memory_format=fmt)).square().mean().backward()")
+    done = subprocess.run([sys.executable, "-c", step, str(out / "config.json")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
