@@ -2,6 +2,7 @@
 
     python scripts/zoo_table.py            # all models in models/zoo.py
     python scripts/zoo_table.py estuary16  # re-measure one, keep the others' figures
+    python scripts/zoo_table.py estuary16 --keep-latency   # new weights, same graph, busy CPU
 
 Per model: parameters, GFLOPs of the network for a 640x480 frame (at its working size, where
 the frame is seen), the median latency of its uint8 frame graph (working-size downscale,
@@ -12,8 +13,8 @@ model's recipe was never cross-validated). Writes models/weights/zoo.json.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -70,28 +71,45 @@ def ort_latency_ms(onnx_path: Path, frame: np.ndarray, runs: int = 20, threads: 
     return latency(time_calls(lambda: session.run(None, feed), runs))["median_ms"]
 
 
-def measure(name: str, frame: np.ndarray, scratch: Path) -> dict:
+def measure(name: str, frame: np.ndarray, scratch: Path, kept: dict | None = None) -> dict:
+    """The model's figures; `kept`, an earlier entry, lends its latency when the graph is the same
+    architecture with the same options (new weights timed on a CPU that training jobs share
+    would be timed wrong, and weights do not change the time)."""
     entry = zoo.ZOO[name]
     net, card = checkpoint.load(entry.path)
     up = GuidedUpsampling.for_frame(HEIGHT, WIDTH, card.infer_size)
     h, w = up.small_shape(HEIGHT, WIDTH) if up else (HEIGHT, WIDTH)
     onnx_path = zoo.shipped_onnx(name) or export_onnx(entry.path, scratch / f"{name}.onnx")
+    same_graph = kept is not None and (kept.get("architecture"), kept.get("options")) == (card.architecture, card.options)
+    if kept is not None and not same_graph:
+        print(f"{name}: the graph changed since its latency was measured; measuring it now")
     return {
         "architecture": card.architecture, "options": card.options, "summary": entry.summary,
         "parameters": count_parameters(net), "file_mib": round(entry.path.stat().st_size / 2**20, 1),
         "working_size": [h, w], "gflop_640x480": round(model_gflop(name, h, w), 2),
-        "ort_cpu_ms_640x480": round(ort_latency_ms(onnx_path, frame), 1), "cv": cv_figures(name),
+        "ort_cpu_ms_640x480": kept["ort_cpu_ms_640x480"] if same_graph else round(ort_latency_ms(onnx_path, frame), 1),
+        "cv": cv_figures(name),
     }
 
 
-def main(names: list[str]) -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help="models to measure (default: every one in models/zoo.py)")
+    ap.add_argument("--keep-latency", action="store_true",
+                    help="keep the latency zoo.json has for a model whose architecture and options are unchanged")
+    args = ap.parse_args(argv)
+    names = args.names
+    unknown = [n for n in names if n not in zoo.ZOO]
+    if unknown:
+        ap.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(zoo.ZOO)}")
     out = zoo.WEIGHTS_DIR / "zoo.json"
     table = json.loads(out.read_text()) if out.exists() else {"models": {}}
     nir = read_nir(find_pairs(zoo.SAMPLES_DIR)[0].nir)
     frame = np.ascontiguousarray(cv2.resize(nir, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
     with tempfile.TemporaryDirectory() as scratch:
         for name in names or list(zoo.ZOO):
-            table["models"][name] = measure(name, frame, Path(scratch))
+            kept = table["models"].get(name) if args.keep_latency else None
+            table["models"][name] = measure(name, frame, Path(scratch), kept)
             print(name, json.dumps(table["models"][name]))
     table["models"] = {k: table["models"][k] for k in zoo.ZOO if k in table["models"]}
     table["machine"] = {**machine(), "latency": "median of 20 runs, ONNX Runtime CPU, 2 threads, uint8 frame graph, a real 640x480 NIR frame"}
@@ -99,4 +117,4 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(None)
