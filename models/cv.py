@@ -129,13 +129,15 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
     chosen = list(cfg.only or range(len(folds)))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    files.write_json(out / "cv_config.json", {"recipe": recipe, "train_args": list(cfg.train_args), "data": cfg.data,
-                                              "folds_file": cfg.folds_file, "parallel": cfg.parallel, "folds": chosen})
+    config = {"recipe": recipe, "train_args": list(cfg.train_args), "data": cfg.data, "folds_file": cfg.folds_file,
+              "parallel": cfg.parallel}
+    files.write_json(out / "cv_config.json", {**config, "folds": chosen})
     with ThreadPoolExecutor(max_workers=max(1, cfg.parallel)) as pool:
         list(pool.map(lambda k: train_fold(cfg, k, folds[k]), chosen))
     # The summary covers every finished fold of the folder, not only the ones trained now: a long
     # recipe is trained a fold at a time (--only), and each run's cv.json must not forget the others.
     finished = [k for k in range(len(folds)) if _fold_done(out / f"fold{k}")]  # the chosen ones included: they trained or raised
+    files.write_json(out / "cv_config.json", {**config, "folds": finished})  # what the summary covers, for model cards
     reports = {k: score_fold(cfg, k) for k in finished}
     summary = summarise(reports, recipe)
     files.write_json(out / "cv.json", summary)

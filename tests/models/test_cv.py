@@ -85,3 +85,5 @@ def test_a_fold_at_a_time_keeps_the_earlier_folds_in_the_summary(tmp_path, fixtu
     assert main([*base, "--only", "0", *TINY_RECIPE]) == 0
     summary = json.loads((out / "cv.json").read_text())
     assert summary["folds"] == 2 and sorted(summary["fold_means"]) == ["0", "1"]
+    # cv_config.json names the folds the summary covers (model cards quote it), not the last call's
+    assert json.loads((out / "cv_config.json").read_text())["folds"] == [0, 1]
