@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep-latency", action="store_true",
                     help="keep the latency zoo.json has for a model whose architecture and options are unchanged")
     args = ap.parse_args(argv)
-    names = args.names
-    unknown = [n for n in names if n not in zoo.ZOO]
+    unknown = [n for n in args.names if n not in zoo.ZOO]
     if unknown:
         ap.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(zoo.ZOO)}")
     out = zoo.WEIGHTS_DIR / "zoo.json"
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     nir = read_nir(find_pairs(zoo.SAMPLES_DIR)[0].nir)
     frame = np.ascontiguousarray(cv2.resize(nir, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
     with tempfile.TemporaryDirectory() as scratch:
-        for name in names or list(zoo.ZOO):
+        for name in args.names or list(zoo.ZOO):
             kept = table["models"].get(name) if args.keep_latency else None
             table["models"][name] = measure(name, frame, Path(scratch), kept)
             print(name, json.dumps(table["models"][name]))
@@ -117,4 +116,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(None)
+    main()
