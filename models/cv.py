@@ -44,6 +44,7 @@ class CVConfig:
     folds_file: str = str(CV_FOLDS)
     parallel: int = 1
     only: tuple[int, ...] = ()  # train and score only these folds (default: all)
+    kept: str = ""  # a cv.json of the same recipe whose figures stand in for folds whose folders are gone
 
 
 def _fold_done(fold_dir: Path) -> bool:
@@ -80,6 +81,28 @@ def score_fold(cfg: CVConfig, k: int) -> dict:
     return report.to_dict() | {"seconds_per_image": report.seconds_per_image}
 
 
+def kept_reports(path: Path, recipe: str) -> dict[int, dict]:
+    """Each fold's report, rebuilt from a kept cv.json (or a model card's cv-NAME.json) of the recipe."""
+    # Run folders do not outlive their machine; the summary keeps every image's figures and fold,
+    # so a recipe trained a fold at a time over several machines still gets one honest summary.
+    try:
+        kept = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise CVError(f"cannot read the kept CV figures {path}: {e}") from e
+    kept = kept.get("cv", kept)
+    if "per_image" not in kept or "fold_means" not in kept:
+        raise CVError(f"{path} is not a `nircolor cv` summary (no per_image / fold_means); give a cv.json")
+    if kept["recipe"] != recipe:
+        raise CVError(f"{path} holds the figures of recipe {kept['recipe']!r}, not {recipe!r}: give the same --recipe name "
+                      "or train those folds again")
+    reports: dict[int, dict] = {}
+    for row in kept["per_image"]:
+        reports.setdefault(int(row["fold"]), {"per_image": []})["per_image"].append({k: v for k, v in row.items() if k != "fold"})
+    for k, report in reports.items():
+        report["mean"] = kept["fold_means"][str(k)]
+    return reports
+
+
 def summarise(fold_reports: dict[int, dict], recipe: str) -> dict:
     """The CV figures from each fold's evaluation JSON."""
     # Each image keeps its fold: the run folder may not outlive the session, cv.json (kept in
@@ -107,8 +130,11 @@ def summarise(fold_reports: dict[int, dict], recipe: str) -> dict:
 def markdown(summary: dict) -> str:
     s = summary["over_folds"]
     lines = [f"# CV: {summary['recipe']}", "",
-             f"{summary['folds']} folds, {summary['images']} images, each scored by the fold model that never saw its scene.", "",
-             "| figure | mean over folds | std | worst fold | best fold | NIR as grey |", "| --- | --- | --- | --- | --- | --- |"]
+             f"{summary['folds']} folds, {summary['images']} images, each scored by the fold model that never saw its scene.", ""]
+    if "kept" in summary:
+        lines += [f"Folds {', '.join(map(str, summary['kept']['folds']))}: figures kept in {summary['kept']['file']} "
+                  "(their models did not outlive their machine).", ""]
+    lines += ["| figure | mean over folds | std | worst fold | best fold | NIR as grey |", "| --- | --- | --- | --- | --- | --- |"]
     for m in SUMMARY:
         worst, best = (s[m]["min"], s[m]["max"]) if m != "angular_error" else (s[m]["max"], s[m]["min"])
         lines.append(f"| {m} | {s[m]['mean']:.3f} | {s[m]['std']:.3f} | {worst:.3f} | {best:.3f} | {summary['grey_all_images'][m]:.3f} |")
@@ -127,6 +153,7 @@ def markdown(summary: dict) -> str:
 def run_cv(cfg: CVConfig, recipe: str) -> dict:
     folds = cv_folds(cfg.folds_file)
     chosen = list(cfg.only or range(len(folds)))
+    kept_figures = kept_reports(Path(cfg.kept), recipe) if cfg.kept else {}  # read first: a wrong file fails before training
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     config = {"recipe": recipe, "train_args": list(cfg.train_args), "data": cfg.data, "folds_file": cfg.folds_file,
@@ -137,9 +164,14 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
     # The summary covers every finished fold of the folder, not only the ones trained now: a long
     # recipe is trained a fold at a time (--only), and each run's cv.json must not forget the others.
     finished = [k for k in range(len(folds)) if _fold_done(out / f"fold{k}")]  # the chosen ones included: they trained or raised
-    files.write_json(out / "cv_config.json", {**config, "folds": finished})  # what the summary covers, for model cards
-    reports = {k: score_fold(cfg, k) for k in finished}
+    kept = {k: r for k, r in kept_figures.items() if k not in finished}
+    reports = {k: score_fold(cfg, k) for k in finished} | kept
+    reports = dict(sorted(reports.items()))
+    # what the summary covers, for model cards; kept folds have figures but no model in the folder
+    kept_note = {"kept": {"file": cfg.kept, "folds": sorted(kept)}} if kept else {}
+    files.write_json(out / "cv_config.json", {**config, "folds": list(reports), **kept_note})
     summary = summarise(reports, recipe)
+    summary.update(kept_note)
     files.write_json(out / "cv.json", summary)
     files.write_text(out / "cv.md", markdown(summary))
     return summary

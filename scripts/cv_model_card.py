@@ -37,16 +37,24 @@ ENCODER_CREDIT = (" Encoder weights:\nEfficientNet-Lite0 trained on ImageNet, fr
 DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
 
 
-def worst_images(cv_dir: Path, summary: dict, data: Path, count: int = 3) -> list:
-    """(NIR, colour by the fold model that never saw it, ground truth) of the worst images."""
-    triples = []
-    for worst in summary["tail"]["worst"][:count]:
-        category, pair_id = worst["pair"].split("/")
-        fold_dir = next(d for d in sorted(cv_dir.glob("fold*")) if worst["pair"] in (d / "fold_split.txt").read_text().split())
-        net, card = checkpoint.load(fold_dir / "best.pt")
+def worst_images(cv_dir: Path, summary: dict, data: Path, count: int = 3) -> tuple[list, list[str]]:
+    """(NIR, colour by the fold model that never saw it, ground truth) of the worst images, and their pairs.
+
+    Folds whose figures were kept without their model (`nircolor cv --kept`) cannot be pictured:
+    the worst images among the folds whose model is in the folder are shown instead."""
+    triples, shown = [], []
+    for row in sorted(summary["per_image"], key=lambda r: r["psnr"]):
+        fold_model = cv_dir / f"fold{row['fold']}" / "best.pt"
+        if len(triples) == count:
+            break
+        if not fold_model.exists():
+            continue
+        net, card = checkpoint.load(fold_model)
+        category, pair_id = row["pair"].split("/")
         pair = load_pair(PairPaths(category, pair_id, data / category / f"{pair_id}_nir.jpg", data / category / f"{pair_id}_rgb.jpg"))
         triples.append((pair.nir, colorize(net, pair.nir, infer_size=card.infer_size), pair.rgb))
-    return triples
+        shown.append(row["pair"])
+    return triples, shown
 
 
 def main() -> None:
@@ -83,7 +91,12 @@ def main() -> None:
 
     results = ROOT / "benchmarks" / "results"
     picture = results / f"worst-{args.name}.jpg"
-    write_image(picture, comparison_grid(worst_images(args.cv, summary, args.data)), (cv2.IMWRITE_JPEG_QUALITY, 88))
+    triples, shown = worst_images(args.cv, summary, args.data)
+    write_image(picture, comparison_grid(triples), (cv2.IMWRITE_JPEG_QUALITY, 88))
+    worst_caption = "The three worst images"
+    if shown != [w["pair"] for w in summary["tail"]["worst"][:len(shown)]]:
+        worst_caption = (f"The three worst images of the folds whose model is kept ({', '.join(shown)}; folds "
+                         f"{', '.join(map(str, summary['kept']['folds']))} have figures only)")
     files.write_json(results / f"cv-{args.name}.json", {"name": args.name, "machine": machine(), "cv": summary,
                                                         "compared": {str(c): json.loads((c / "cv.json").read_text()) for c in args.compare},
                                                         "latency_640x480": latency})
@@ -121,7 +134,7 @@ of the same recipe trained once per fold, each model scored on the fold whose sc
 {args.cv_note}
 
 {markdown(summary).split(chr(10), 2)[2]}
-The three worst images (NIR | colour by the fold model | ground truth): `benchmarks/results/worst-{args.name}.jpg`
+{worst_caption} (NIR | colour by the fold model | ground truth): `benchmarks/results/worst-{args.name}.jpg`
 
 ![worst images](../../benchmarks/results/worst-{args.name}.jpg)
 

@@ -28,7 +28,8 @@ def _cv(args: argparse.Namespace) -> int:
     if any(a in ("--out", "--val-split", "--data", "--resume", "--keep") for a in train_args):
         raise ValueError("give --data to 'nircolor cv' itself; --out, --val-split, --keep and --resume are set per fold")
     only = tuple(int(k) for k in args.only.split(",")) if args.only else ()
-    cfg = CVConfig(out=args.out, train_args=tuple(train_args), data=args.data, folds_file=args.folds, parallel=args.parallel, only=only)
+    cfg = CVConfig(out=args.out, train_args=tuple(train_args), data=args.data, folds_file=args.folds, parallel=args.parallel, only=only,
+                   kept=args.kept or "")
     summary = run_cv(cfg, args.recipe or " ".join(train_args))
     print(markdown(summary))
     print(f"wrote {args.out}/cv.json and {args.out}/cv.md")
@@ -124,5 +125,7 @@ def register(sub) -> None:
     c.add_argument("--parallel", type=int, default=1, help="folds trained at once (give each --threads cores / parallel)")
     c.add_argument("--only", help="comma-separated fold numbers (default: all)")
     c.add_argument("--recipe", help="a name for the recipe in the report")
+    c.add_argument("--kept", help="a cv.json of the same --recipe (e.g. kept in benchmarks/results) whose figures count for "
+                                  "the folds that have no finished model in --out (their run folders are gone)")
     c.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the `nircolor train` options of the recipe")
     c.set_defaults(func=_cv)

@@ -87,3 +87,28 @@ def test_a_fold_at_a_time_keeps_the_earlier_folds_in_the_summary(tmp_path, fixtu
     assert summary["folds"] == 2 and sorted(summary["fold_means"]) == ["0", "1"]
     # cv_config.json names the folds the summary covers (model cards quote it), not the last call's
     assert json.loads((out / "cv_config.json").read_text())["folds"] == [0, 1]
+
+
+def test_kept_figures_stand_in_for_a_fold_whose_folder_is_gone(tmp_path, fixture_pairs, folds_file, capsys):
+    import shutil
+
+    out = tmp_path / "cv"
+    base = ["cv", "--out", str(out), "--data", str(fixture_pairs), "--folds", str(folds_file), "--recipe", "tiny"]
+    assert main([*base, "--only", "0", *TINY_RECIPE]) == 0
+    kept = tmp_path / "cv-tiny-fold0.json"
+    shutil.copy(out / "cv.json", kept)
+    fold0 = json.loads(kept.read_text())
+    shutil.rmtree(out)  # a fresh machine: the run folder is gone, the summary was committed
+
+    # Figures of another recipe must not be mixed in, and the mistake costs no training.
+    assert main(["cv", "--out", str(out), "--data", str(fixture_pairs), "--folds", str(folds_file), "--recipe", "other",
+                 "--kept", str(kept), "--only", "1", *TINY_RECIPE]) == 2
+    assert "recipe 'tiny', not 'other'" in capsys.readouterr().err and not (out / "fold1").exists()
+
+    assert main([*base, "--kept", str(kept), "--only", "1", *TINY_RECIPE]) == 0
+    summary = json.loads((out / "cv.json").read_text())
+    assert summary["folds"] == 2 and summary["images"] == 3 and summary["kept"] == {"file": str(kept), "folds": [0]}
+    assert summary["fold_means"]["0"] == fold0["fold_means"]["0"]
+    assert [(r["pair"], r["fold"]) for r in summary["per_image"]] == [("country/0006", 0), ("field/0008", 0), ("forest/0001", 1)]
+    assert json.loads((out / "cv_config.json").read_text())["folds"] == [0, 1]
+    assert f"Folds 0: figures kept in {kept}" in (out / "cv.md").read_text()
