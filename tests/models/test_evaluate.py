@@ -49,14 +49,15 @@ def test_eval_errors_are_one_clear_line(tmp_path, fixture_pairs, tiny_checkpoint
 
 
 # `nircolor eval --model NAME` on the 9 samples when each file was shipped.
-SAMPLE_PSNR = {"effnet32": 20.86, "snet16": 18.04, "triplet16": 15.32, "twobranch16": 15.22, "estuary16": 14.81}
+SAMPLE_PSNR = {"effnet32": 20.86, "snet16": 18.04, "triplet16": 16.78, "twobranch16": 16.55, "estuary16": 14.81}
 # How far above NIR-as-grey each model is on them: the papers' seed systems, trained from
 # scratch for minutes, are about level with grey (their cards give their CV; estuary16 is 0.1 dB
-# under grey on these 9 and 0.37 dB over it in CV).
-ABOVE_GREY_DB = {"effnet32": 1.5, "snet16": 1.5, "triplet16": 0.0, "twobranch16": 0.0, "estuary16": -0.2}
-# Angular error above grey's that a model is known to have: triplet16's SSIM-weighted recipe
-# trades hue for structure (CV AE 5.90 deg against grey's 5.63; its card says so).
-ANGULAR_ERROR_OVER_GREY = {"triplet16": 0.2}
+# under grey on these 9 and 1.75 dB over it in CV); triplet16 and twobranch16, retrained for 18
+# minutes on every pair, are 1.6-1.9 dB over it here.
+ABOVE_GREY_DB = {"effnet32": 1.5, "snet16": 1.5, "triplet16": 1.0, "twobranch16": 1.0, "estuary16": -0.2}
+# Angular error above grey's that a model is known to have: twobranch16's 18-minute colour is
+# bolder and less often right in hue (CV AE 5.88 deg against grey's 5.63; its card says so).
+ANGULAR_ERROR_OVER_GREY = {"twobranch16": 0.2}
 
 
 def test_every_shipped_model_has_a_sample_floor():
