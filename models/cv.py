@@ -86,7 +86,7 @@ def kept_reports(path: Path, recipe: str) -> dict[int, dict]:
     # Run folders do not outlive their machine; the summary keeps every image's figures and fold,
     # so a recipe trained a fold at a time over several machines still gets one honest summary.
     try:
-        kept = json.loads(Path(path).read_text())
+        kept = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise CVError(f"cannot read the kept CV figures {path}: {e}") from e
     kept = kept.get("cv", kept)
@@ -165,8 +165,7 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
     # recipe is trained a fold at a time (--only), and each run's cv.json must not forget the others.
     finished = [k for k in range(len(folds)) if _fold_done(out / f"fold{k}")]  # the chosen ones included: they trained or raised
     kept = {k: r for k, r in kept_figures.items() if k not in finished}
-    reports = {k: score_fold(cfg, k) for k in finished} | kept
-    reports = dict(sorted(reports.items()))
+    reports = dict(sorted(({k: score_fold(cfg, k) for k in finished} | kept).items()))
     # what the summary covers, for model cards; kept folds have figures but no model in the folder
     kept_note = {"kept": {"file": cfg.kept, "folds": sorted(kept)}} if kept else {}
     files.write_json(out / "cv_config.json", {**config, "folds": list(reports), **kept_note})

@@ -44,9 +44,9 @@ def worst_images(cv_dir: Path, summary: dict, data: Path, count: int = 3) -> tup
     the worst images among the folds whose model is in the folder are shown instead."""
     triples, shown = [], []
     for row in sorted(summary["per_image"], key=lambda r: r["psnr"]):
-        fold_model = cv_dir / f"fold{row['fold']}" / "best.pt"
         if len(triples) == count:
             break
+        fold_model = cv_dir / f"fold{row['fold']}" / "best.pt"
         if not fold_model.exists():
             continue
         net, card = checkpoint.load(fold_model)
@@ -93,10 +93,12 @@ def main() -> None:
     picture = results / f"worst-{args.name}.jpg"
     triples, shown = worst_images(args.cv, summary, args.data)
     write_image(picture, comparison_grid(triples), (cv2.IMWRITE_JPEG_QUALITY, 88))
+    # Folds without a model in the folder (kept figures, or a folder lost some other way) are not pictured.
+    modelless = sorted({r["fold"] for r in summary["per_image"] if not (args.cv / f"fold{r['fold']}" / "best.pt").exists()})
     worst_caption = "The three worst images"
-    if shown != [w["pair"] for w in summary["tail"]["worst"][:len(shown)]]:
+    if modelless:
         worst_caption = (f"The three worst images of the folds whose model is kept ({', '.join(shown)}; folds "
-                         f"{', '.join(map(str, summary['kept']['folds']))} have figures only)")
+                         f"{', '.join(map(str, modelless))} have figures only)")
     files.write_json(results / f"cv-{args.name}.json", {"name": args.name, "machine": machine(), "cv": summary,
                                                         "compared": {str(c): json.loads((c / "cv.json").read_text()) for c in args.compare},
                                                         "latency_640x480": latency})
