@@ -19,6 +19,11 @@ if grep -E '^nircolor (train|cv) ' "$queue" | grep -vq -- '--threads'; then
     echo "a nircolor train/cv line in $queue has no --threads: give each run its share of the cores (--threads 1 for two lanes)" >&2
     exit 2
 fi
+# A broken install makes every line fail in a second and the lanes would drain the whole queue.
+if grep -q '^nircolor ' "$queue" && ! nircolor --help >/dev/null 2>&1; then
+    echo "the queue runs nircolor but \`nircolor --help\` fails here: install it first (pip install -e .)" >&2
+    exit 2
+fi
 
 lane() {
     while true; do

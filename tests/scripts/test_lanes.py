@@ -1,5 +1,6 @@
 """scripts/lanes.sh: every queued command runs once, in a lane, with its exit code logged."""
 
+import os
 import shutil
 import subprocess
 import time
@@ -33,3 +34,18 @@ def test_a_training_line_without_threads_is_refused(tmp_path):
     run = subprocess.run(["bash", str(LANES), str(queue), "2"], capture_output=True, text=True)
     assert run.returncode == 2 and "has no --threads" in run.stderr
     assert queue.read_text().startswith("nircolor cv")  # nothing taken from the queue
+
+
+def test_a_queue_of_nircolor_lines_is_refused_when_nircolor_does_not_start(tmp_path):
+    # Seen: a lost install made each line fail in a second and two lanes drained a nine-fold queue.
+    queue = tmp_path / "queue.txt"
+    queue.write_text("nircolor cv --out runs/cv/x -- --arch snet --threads 1\n")
+    broken = tmp_path / "bin"
+    broken.mkdir()
+    (broken / "nircolor").write_text("#!/bin/sh\necho 'ModuleNotFoundError: nircolor' >&2\nexit 1\n")
+    (broken / "nircolor").chmod(0o755)
+    env = {**os.environ, "PATH": f"{broken}:{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(LANES), str(queue), "2"], capture_output=True, text=True, env=env)
+    assert run.returncode == 2 and "install it first" in run.stderr
+    assert queue.read_text().startswith("nircolor cv")
+    assert not (tmp_path / "done.log").exists()
