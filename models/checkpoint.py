@@ -6,6 +6,7 @@ padding multiple and the training provenance, so export and runtime read them fr
 
 from __future__ import annotations
 
+import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,20 @@ def _fitted(card: ModelCard, blob: dict[str, Any]) -> nn.Module:
     model = create(card.architecture, **card.options)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
     return model
+
+
+def parse_option_pairs(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs with JSON values (true, 3, "text") -> {KEY: value}."""
+    changes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            changes[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"the value of {key} must be JSON (true, 3, \"text\"), got {value!r}") from None
+    return changes
 
 
 def with_options(source: str | Path, target: str | Path, **changes: Any) -> Path:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ class CVConfig:
     parallel: int = 1
     only: tuple[int, ...] = ()  # train and score only these folds (default: all)
     kept: str = ""  # a cv.json of the same recipe whose figures stand in for folds whose folders are gone
+    derived: dict = field(default_factory=dict)  # {"from": RUN, "options": {...}}: another run's fold models with options set
 
 
 def _fold_done(fold_dir: Path) -> bool:
@@ -70,6 +71,28 @@ def train_fold(cfg: CVConfig, k: int, keys: list[str]) -> Path:
         raise CVError(f"training fold {k} failed (exit {code}); see {fold_dir / 'train.log'}")
     files.write_text(fold_dir / "done", time.strftime("%Y-%m-%d %H:%M:%S\n"))
     return fold_dir
+
+
+def derive_with_options(source: Path, out: Path, changes: dict) -> list[int]:
+    """Copy each finished fold of the cv run `source` into `out` with run-time options (ones that
+    add no weights, such as flip_average) set on its model; returns the folds, ready to score."""
+    from . import checkpoint
+
+    derived = []
+    for fold_dir in sorted(source.glob("fold[0-9]*")):
+        if not _fold_done(fold_dir):
+            continue
+        k, target = int(fold_dir.name[4:]), out / fold_dir.name
+        wanted = {**checkpoint.card_of(checkpoint.read(fold_dir / "best.pt")).options, **changes}
+        # Done before with the same options: keep it, and its cached scores with it.
+        if not (_fold_done(target) and checkpoint.card_of(checkpoint.read(target / "best.pt")).options == wanted):
+            target.mkdir(parents=True, exist_ok=True)
+            for name in ("fold_split.txt", "config.json"):
+                files.write_text(target / name, (fold_dir / name).read_text())
+            checkpoint.with_options(fold_dir / "best.pt", target / "best.pt", **changes)
+            files.write_text(target / "done", f"{source}/{fold_dir.name} with {json.dumps(changes)}\n")
+        derived.append(k)
+    return derived
 
 
 def score_fold(cfg: CVConfig, k: int) -> dict:
@@ -131,6 +154,9 @@ def markdown(summary: dict) -> str:
     s = summary["over_folds"]
     lines = [f"# CV: {summary['recipe']}", "",
              f"{summary['folds']} folds, {summary['images']} images, each scored by the fold model that never saw its scene.", ""]
+    if summary.get("derived"):
+        d = summary["derived"]
+        lines += [f"The fold models of {d['from']} with {json.dumps(d['options'])} set (run-time options, not retrained).", ""]
     if "kept" in summary:
         lines += [f"Folds {', '.join(map(str, summary['kept']['folds']))}: figures kept in {summary['kept']['file']} "
                   "(their models did not outlive their machine).", ""]
@@ -157,7 +183,7 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     config = {"recipe": recipe, "train_args": list(cfg.train_args), "data": cfg.data, "folds_file": cfg.folds_file,
-              "parallel": cfg.parallel}
+              "parallel": cfg.parallel, **({"derived": cfg.derived} if cfg.derived else {})}
     files.write_json(out / "cv_config.json", {**config, "folds": chosen})
     with ThreadPoolExecutor(max_workers=max(1, cfg.parallel)) as pool:
         list(pool.map(lambda k: train_fold(cfg, k, folds[k]), chosen))
@@ -171,6 +197,8 @@ def run_cv(cfg: CVConfig, recipe: str) -> dict:
     files.write_json(out / "cv_config.json", {**config, "folds": list(reports), **kept_note})
     summary = summarise(reports, recipe)
     summary.update(kept_note)
+    if cfg.derived:
+        summary["derived"] = cfg.derived
     files.write_json(out / "cv.json", summary)
     files.write_text(out / "cv.md", markdown(summary))
     return summary

@@ -11,23 +11,9 @@ copy is written; the card's provenance records what changed. Re-export ONNX file
 
 from __future__ import annotations
 
-import json
 import sys
 
 from nircolor.models import checkpoint
-
-
-def parse(pairs: list[str]) -> dict:
-    changes = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"set_options: expected KEY=VALUE, got {pair!r}")
-        try:
-            changes[key] = json.loads(value)
-        except json.JSONDecodeError:
-            raise SystemExit(f"set_options: the value of {key} must be JSON (true, 3, \"text\"), got {value!r}") from None
-    return changes
 
 
 def main(argv: list[str]) -> int:
@@ -36,7 +22,7 @@ def main(argv: list[str]) -> int:
         return 2
     source, target, *pairs = argv
     try:
-        out = checkpoint.with_options(source, target, **parse(pairs))
+        out = checkpoint.with_options(source, target, **checkpoint.parse_option_pairs(pairs))
     except ValueError as exc:  # CheckpointError, or options the architecture does not know
         raise SystemExit(f"set_options: {exc}") from None
     print(f"{out}: options {checkpoint.card_of(checkpoint.read(out)).options}")

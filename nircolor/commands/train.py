@@ -30,10 +30,41 @@ def _cv(args: argparse.Namespace) -> int:
     only = tuple(int(k) for k in args.only.split(",")) if args.only else ()
     cfg = CVConfig(out=args.out, train_args=tuple(train_args), data=args.data, folds_file=args.folds, parallel=args.parallel, only=only,
                    kept=args.kept or "")
-    summary = run_cv(cfg, args.recipe or " ".join(train_args))
+    recipe = args.recipe or " ".join(train_args)
+    if args.set and not args.from_run:
+        raise ValueError("--set changes the fold models of another run: give that run with --from RUN")
+    if args.from_run:
+        cfg, recipe = _derived_cv(args, cfg, train_args)
+    summary = run_cv(cfg, recipe)
     print(markdown(summary))
     print(f"wrote {args.out}/cv.json and {args.out}/cv.md")
     return 0
+
+
+def _derived_cv(args: argparse.Namespace, cfg, train_args: list[str]):
+    """`nircolor cv --from RUN --set K=V`: RUN's fold models scored with run-time options set."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from nircolor.models.checkpoint import parse_option_pairs
+    from nircolor.models.cv import derive_with_options
+
+    source = Path(args.from_run)
+    if train_args:
+        raise ValueError("--from scores the fold models of RUN as they are trained: give no training options after --")
+    if source.resolve() == Path(args.out).resolve():
+        raise ValueError("--from RUN and --out are the same folder: the fold models with options set go to a new --out")
+    try:
+        source_config = json.loads((source / "cv_config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--from {source} is not a `nircolor cv` run folder (no readable cv_config.json: {e})") from None
+    changes = parse_option_pairs(args.set or [])
+    folds = derive_with_options(source, Path(args.out), changes)
+    if not folds:
+        raise ValueError(f"--from {source} has no finished fold (best.pt and done) to score")
+    recipe = args.recipe or f"{source_config['recipe']} with {json.dumps(changes)}"
+    return replace(cfg, train_args=tuple(source_config["train_args"]), data=source_config["data"], only=tuple(folds),
+                   derived={"from": str(source), "options": changes}), recipe
 
 
 def register(sub) -> None:
@@ -127,5 +158,10 @@ def register(sub) -> None:
     c.add_argument("--recipe", help="a name for the recipe in the report")
     c.add_argument("--kept", help="a cv.json of the same --recipe (e.g. kept in benchmarks/results) whose figures count for "
                                   "the folds that have no finished model in --out (their run folders are gone)")
+    c.add_argument("--from", dest="from_run", metavar="RUN",
+                   help="score the finished fold models of another cv run folder (no training), with --set options")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="with --from: a run-time option to set on each fold model, JSON value (flip_average=true, denoise=3); "
+                        "options that change the weights are refused")
     c.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the `nircolor train` options of the recipe")
     c.set_defaults(func=_cv)

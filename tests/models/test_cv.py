@@ -112,3 +112,35 @@ def test_kept_figures_stand_in_for_a_fold_whose_folder_is_gone(tmp_path, fixture
     assert [(r["pair"], r["fold"]) for r in summary["per_image"]] == [("country/0006", 0), ("field/0008", 0), ("forest/0001", 1)]
     assert json.loads((out / "cv_config.json").read_text())["folds"] == [0, 1]
     assert f"Folds 0: figures kept in {kept}" in (out / "cv.md").read_text()
+
+
+def test_another_runs_fold_models_are_scored_with_run_time_options_set(tmp_path, fixture_pairs, folds_file, capsys):
+    from nircolor.models import checkpoint
+
+    source, out = tmp_path / "cv", tmp_path / "cv-flip"
+    recipe = ["--", "--arch", "effnet_unet", "--options", '{"width": 4, "context_width": 4}', "--crop", "64", "--batch", "2",
+              "--steps", "2", "--steps-per-epoch", "2", "--threads", "1"]
+    assert main(["cv", "--out", str(source), "--data", str(fixture_pairs), "--folds", str(folds_file), "--recipe", "tiny",
+                 "--only", "1", *recipe]) == 0
+    before = (source / "fold1" / "best.pt").read_bytes()
+    derive = ["cv", "--out", str(out), "--from", str(source), "--set", "flip_average=true", "--set", "denoise=3"]
+    assert main(derive) == 0
+    summary = json.loads((out / "cv.json").read_text())
+    assert summary["recipe"] == 'tiny with {"flip_average": true, "denoise": 3}' and summary["folds"] == 1
+    assert summary["derived"] == {"from": str(source), "options": {"flip_average": True, "denoise": 3}}
+    _, card = checkpoint.load(out / "fold1" / "best.pt")
+    assert card.options == {"width": 4, "context_width": 4, "flip_average": True, "denoise": 3}
+    assert (source / "fold1" / "best.pt").read_bytes() == before  # the trained fold model is left as it was
+    assert [r["pair"] for r in summary["per_image"]] == ["forest/0001"]
+    assert summary["fold_means"]["1"] != json.loads((source / "cv.json").read_text())["fold_means"]["1"]  # scored anew
+    # A second call finds the same options set and keeps the scores it has.
+    stamp = (out / "fold1" / "eval.json").stat().st_mtime_ns
+    assert main(derive) == 0 and (out / "fold1" / "eval.json").stat().st_mtime_ns == stamp
+
+    capsys.readouterr()
+    assert main(["cv", "--out", str(tmp_path / "bad"), "--from", str(source), "--set", "width=8"]) == 2
+    assert "retrain" in capsys.readouterr().err
+    assert main(["cv", "--out", str(tmp_path / "bad"), "--set", "flip_average=true"]) == 2
+    assert "--from RUN" in capsys.readouterr().err
+    assert main(["cv", "--out", str(source), "--from", str(source), "--set", "flip_average=true"]) == 2
+    assert "new --out" in capsys.readouterr().err
