@@ -27,7 +27,7 @@ from nircolor import files
 
 from .data import CV_FOLDS, cv_folds
 from .evaluate import evaluate, per_category, tail_figures
-from .metrics import METRIC_NAMES, mean_metrics
+from .metrics import METRIC_NAMES, ORACLE_NAMES, mean_metrics
 
 SUMMARY = ("psnr", "ssim", "angular_error")
 
@@ -146,8 +146,18 @@ def summarise(fold_reports: dict[int, dict], recipe: str) -> dict:
         "grey_all_images": mean_metrics([r["baseline"] for r in rows]),
         "per_category": per_category(rows),
         "tail": tail_figures(rows),
+        **oracle_means(rows),
         "per_image": rows,
     }
+
+
+def oracle_means(rows: list[dict]) -> dict:
+    """The oracle decomposition over the images that have it (figures kept from before it existed do not)."""
+    have = [r["oracle"] for r in rows if "oracle" in r]
+    if not have:
+        return {}
+    return {"oracle": {"images": len(have), "model_psnr": float(np.mean([r["psnr"] for r in rows if "oracle" in r])),
+                       **{name: float(np.mean([o[name] for o in have])) for name in ORACLE_NAMES}}}
 
 
 def markdown(summary: dict) -> str:
@@ -169,6 +179,11 @@ def markdown(summary: dict) -> str:
         g = c["grey"]
         lines.append(f"| {cat} | {c['images']} | {c['psnr']:.2f} | {g['psnr']:.2f} | {c['ssim']:.3f} | {g['ssim']:.3f} | "
                      f"{c['angular_error']:.2f} | {g['angular_error']:.2f} |")
+    if "oracle" in summary:
+        o = summary["oracle"]
+        lines += ["", f"Where the error is (YCbCr, {o['images']} images; the model {o['model_psnr']:.2f} dB): its colour with the true "
+                      f"luminance {o['true_luma']:.2f} dB, its luminance with the true colour {o['true_chroma']:.2f} dB, its luminance "
+                      f"shifted to the true mean (a perfect exposure) {o['exposure']:.2f} dB."]
     t = summary["tail"]
     lines += ["", f"10th-percentile PSNR {t['psnr_p10']:.2f} dB; {t['below_grey']} of {summary['images']} images below NIR-as-grey.", "",
               "| worst images | PSNR | grey PSNR | SSIM | AE deg |", "| --- | --- | --- | --- | --- |"]

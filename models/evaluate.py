@@ -21,7 +21,7 @@ from nircolor import files
 from . import checkpoint, zoo
 from .data import Pair, find_pairs, load_pair, read_split, split_pairs
 from .inference import colorize
-from .metrics import METRIC_NAMES, all_metrics, mean_metrics, nir_as_grey
+from .metrics import METRIC_NAMES, all_metrics, mean_metrics, nir_as_grey, oracle_decomposition
 
 
 @dataclass
@@ -123,7 +123,8 @@ def evaluate(
         seconds += time.perf_counter() - start
         scores = all_metrics(pred, pair.rgb)
         baseline = all_metrics(nir_as_grey(pair.nir), pair.rgb)
-        rows.append({"pair": paths.key, "height": pair.nir.shape[0], "width": pair.nir.shape[1], **scores, "baseline": baseline})
+        rows.append({"pair": paths.key, "height": pair.nir.shape[0], "width": pair.nir.shape[1], **scores, "baseline": baseline,
+                     "oracle": oracle_decomposition(pred, pair.rgb)})
         baseline_rows.append(baseline)
         if save_dir is not None:
             write_image(Path(save_dir) / paths.category / f"{paths.pair_id}.png", pred)

@@ -81,6 +81,32 @@ def all_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     }
 
 
+# Full-range BT.601 (JPEG's YCbCr): luminance and two colour-difference channels.
+_RGB_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC)
+ORACLE_NAMES = ("true_luma", "true_chroma", "exposure")
+
+
+def oracle_decomposition(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Where a colouring's error is, as PSNR of three repaired versions of it (YCbCr): with the
+    true luminance (what its colour is worth), with the true colour-difference channels (what
+    its brightness is worth: the figure a model that learns scenes' brightness moves) and with
+    its luminance shifted to the true mean (what a perfect per-image exposure would add)."""
+    _check(pred, target)
+    p = pred.reshape(-1, 3).astype(np.float64) @ _RGB_TO_YCC.T
+    t = target.reshape(-1, 3).astype(np.float64) @ _RGB_TO_YCC.T
+
+    def score(ycc: np.ndarray) -> float:
+        rgb = np.clip(np.rint(ycc @ _YCC_TO_RGB.T), 0, 255).astype(np.uint8).reshape(pred.shape)
+        return psnr(rgb, target)
+
+    shifted = p.copy()
+    shifted[:, 0] += t[:, 0].mean() - p[:, 0].mean()
+    return {"true_luma": score(np.column_stack([t[:, 0], p[:, 1:]])),
+            "true_chroma": score(np.column_stack([p[:, 0], t[:, 1:]])),
+            "exposure": score(shifted)}
+
+
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_NAMES}
 

@@ -33,6 +33,9 @@ def test_cv_scores_every_image_once_by_the_model_that_never_saw_it(tmp_path, fix
     assert {"mean", "std", "min", "max"} <= set(summary["over_folds"]["psnr"])
     assert [(r["pair"], r["fold"]) for r in summary["per_image"]] == [("country/0006", 0), ("field/0008", 0), ("forest/0001", 1)]
     assert "| country | 1 |" in (out / "cv.md").read_text()
+    # Where the error is (issue 21: report each recipe with the oracle decomposition), every image counted.
+    assert summary["oracle"]["images"] == 3 and summary["oracle"]["true_luma"] > summary["oracle"]["model_psnr"]
+    assert "its luminance with the true colour" in (out / "cv.md").read_text()
     assert "10th-percentile PSNR" in capsys.readouterr().out
 
     # A finished fold is not trained again.

@@ -60,3 +60,21 @@ def test_mismatched_images_are_refused():
         metrics.psnr(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         metrics.ssim(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 3), np.uint8))
+
+
+def test_oracle_decomposition_tells_a_brightness_error_from_a_colour_error(real_pair):
+    _, rgb = real_pair
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.int16)  # OpenCV as an independent BT.601 reference
+    too_dark = ycc.copy()
+    too_dark[..., 0] -= 40  # the scene's exposure guessed wrong, its colour right
+    too_dark = cv2.cvtColor(np.clip(too_dark, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
+    d = metrics.oracle_decomposition(too_dark, rgb)
+    assert metrics.psnr(too_dark, rgb) < 20
+    assert d["true_luma"] > 35 and d["exposure"] > 30  # the true brightness, or only its mean, repairs it
+    assert d["true_chroma"] < 21  # the true colour does not
+
+    tinted = ycc.copy()
+    tinted[..., 2] += 25  # the right brightness, a blue tint
+    tinted = cv2.cvtColor(np.clip(tinted, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
+    d = metrics.oracle_decomposition(tinted, rgb)
+    assert d["true_chroma"] > 35 and d["true_luma"] < 25 and d["exposure"] < 25
