@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from nircolor.models.data import CV_FOLDS
+from nircolor.models.metrics import METRIC_NAMES, ORACLE_NAMES
 
 from harness import RESULTS, write_report
 
 
-def load_psnrs(source: str) -> dict[str, float]:
-    """pair key -> PSNR of one side."""
+def load_figures(source: str, figure: str = "psnr") -> dict[str, float]:
+    """pair key -> one figure of one side: a metric (psnr, ssim, ...) or an oracle figure (true_chroma, ...)."""
     file, _, row = source.partition("#")
     path = Path(file)
     if path.is_dir():
@@ -40,11 +41,17 @@ def load_psnrs(source: str) -> dict[str, float]:
     if row:
         if row not in blob.get("per_image", {}):
             raise SystemExit(f"cv_compare: {path} has no per-image row {row!r}; it has {sorted(blob.get('per_image', {}))}")
+        if figure != "psnr":
+            raise SystemExit(f"cv_compare: a '#{row}' row holds PSNR only, not {figure}")
         return dict(blob["per_image"][row])
     rows = blob.get("per_image")
     if not isinstance(rows, list):
         raise SystemExit(f"cv_compare: {path} holds no per-image figures (cv.json from before they were kept, or name a row after '#')")
-    return {r["pair"]: r["psnr"] for r in rows}
+    if figure in ORACLE_NAMES:
+        if not all("oracle" in r for r in rows):
+            raise SystemExit(f"cv_compare: {path} has images without the oracle decomposition (scored before it existed)")
+        return {r["pair"]: r["oracle"][figure] for r in rows}
+    return {r["pair"]: r[figure] for r in rows}
 
 
 def scene_of(folds_file: Path) -> tuple[dict[str, str], dict[str, int]]:
@@ -87,16 +94,18 @@ def compare(a: dict[str, float], b: dict[str, float], folds_file: Path = CV_FOLD
             "per_fold": by_fold, "per_category": by_category}
 
 
-def markdown(result: dict, a: str, b: str) -> list[str]:
+def markdown(result: dict, a: str, b: str, figure: str = "psnr") -> list[str]:
     lo, hi = result["interval_90"]
-    lines = ["# CV compared image by image", "", f"A: `{a}`", f"B: `{b}`", "",
-             f"{result['images']} images in {result['scenes']} scenes. B - A: {result['mean_delta']:+.3f} dB per image "
+    unit = {"psnr": "dB", "ssim": "SSIM", "angular_error": "deg", "cosine": "cosine", "l1": "L1"}.get(figure, f"dB ({figure})")
+    lines = ["# CV compared image by image" + ("" if figure == "psnr" else f": {figure}"), "", f"A: `{a}`", f"B: `{b}`", "",
+             f"{result['images']} images in {result['scenes']} scenes. B - A: {result['mean_delta']:+.3f} {unit} per image "
              f"(90 % scene bootstrap {lo:+.3f} to {hi:+.3f}), {result['fold_mean_delta']:+.3f} on the mean over folds; "
              f"B better on {result['b_better']}, A on {result['a_better']}.", "",
-             "| fold | images | A dB | B dB | B - A |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {k} | {f['images']} | {f['a']:.2f} | {f['b']:.2f} | {f['delta']:+.2f} |" for k, f in result["per_fold"].items()]
-    lines += ["", "| category | images | B - A dB |", "| --- | --- | --- |"]
-    lines += [f"| {c} | {v['images']} | {v['delta']:+.2f} |" for c, v in result["per_category"].items()]
+             f"| fold | images | A {unit} | B {unit} | B - A |", "| --- | --- | --- | --- | --- |"]
+    digits = 3 if figure in ("ssim", "cosine", "l1") else 2
+    lines += [f"| {k} | {f['images']} | {f['a']:.{digits}f} | {f['b']:.{digits}f} | {f['delta']:+.{digits}f} |" for k, f in result["per_fold"].items()]
+    lines += ["", f"| category | images | B - A {unit} |", "| --- | --- | --- |"]
+    lines += [f"| {c} | {v['images']} | {v['delta']:+.{digits}f} |" for c, v in result["per_category"].items()]
     return lines
 
 
@@ -106,12 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("b", help="the one compared with it")
     ap.add_argument("--folds", type=Path, default=CV_FOLDS, help="fold file with the scene groups")
     ap.add_argument("--name", help="also write benchmarks/results/cv-compare-NAME.{json,md}")
+    ap.add_argument("--figure", default="psnr", choices=METRIC_NAMES + ORACLE_NAMES,
+                    help="the per-image figure compared (psnr; ssim; true_chroma: the brightness's worth, see models/metrics.py)")
     args = ap.parse_args(argv)
-    result = compare(load_psnrs(args.a), load_psnrs(args.b), args.folds)
-    lines = markdown(result, args.a, args.b)
+    result = compare(load_figures(args.a, args.figure), load_figures(args.b, args.figure), args.folds)
+    lines = markdown(result, args.a, args.b, args.figure)
     print("\n".join(lines))
     if args.name:
-        write_report(RESULTS / f"cv-compare-{args.name}", {"a": args.a, "b": args.b, **result}, lines, with_machine=False)
+        write_report(RESULTS / f"cv-compare-{args.name}", {"a": args.a, "b": args.b, "figure": args.figure, **result}, lines,
+                     with_machine=False)
     return 0
 
 
