@@ -79,15 +79,21 @@ class FrameGraph(nn.Module):
         if not self.infer_size:
             return frames_torch.unit_to_rgb(self._network(frames_torch.nir_to_network(nir, (0.0, 1.0))))
         levels = nir.to(torch.float32)  # the guide at full resolution, on [0, 255]
-        h, w = nir.shape[-2], nir.shape[-1]
+        small = self.working_frame(levels)
+        colour_small = self._network(small)
+        # Frames at or under the working size are shown as the network gives them; larger ones
+        # are restored by the guided filter. A 0/1 factor from the sizes, not an `if`.
+        longest = torch.sym_max(nir.shape[-2], nir.shape[-1])
+        scaled = torch.sym_min(longest - torch.sym_min(longest, self.infer_size), 1)
+        return frames_torch.levels_to_rgb(self._guided(colour_small, small, levels, scaled))
+
+    def working_frame(self, levels: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W on [0, 255] -> the frame the network sees: the long side at most
+        `infer_size` (never up), antialiased bilinear, on [0, 1]."""
+        h, w = levels.shape[-2], levels.shape[-1]
         longest = torch.sym_max(h, w)
         target = torch.sym_min(longest, self.infer_size)
         small_h = (h * target + longest // 2) // longest
         small_w = (w * target + longest // 2) // longest
         # Resized on [0, 255], then scaled to [0, 1] at the small size (resizing is linear).
-        small = F.interpolate(levels, size=(small_h, small_w), mode="bilinear", antialias=True, align_corners=False) / 255.0
-        colour_small = self._network(small)
-        # Frames at or under the working size are shown as the network gives them; larger ones
-        # are restored by the guided filter. A 0/1 factor from the sizes, not an `if`.
-        scaled = torch.sym_min(longest - target, 1)
-        return frames_torch.levels_to_rgb(self._guided(colour_small, small, levels, scaled))
+        return F.interpolate(levels, size=(small_h, small_w), mode="bilinear", antialias=True, align_corners=False) / 255.0

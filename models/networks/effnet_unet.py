@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import filters
+from .. import calibration, filters
+from ..calibration import check_coefficients
 from .blocks import init_weights, pad_to_multiple
 
 # (expansion, kernel, stride, output channels, repeats) per stage, EfficientNet-B0/Lite0.
@@ -241,12 +242,16 @@ class EffNetUNet(nn.Module):
             it is: smoothing its input too moved the scene's exposure guess, single images by
             up to 2 dB either way.
         encoder: "lite0" (default), "lite1" or "lite2".
+        calibration: 3 rows of len(models.calibration.FEATURES) numbers, a linear correction of
+            the colour fitted on cross-validation's out-of-fold predictions (`nircolor
+            calibrate`): how far to trust the network on scenes it never saw (no weights of its
+            own; default None, off).
     Pretrained weights are loaded by `load_pretrained()` before training, not by the
     constructor: a trained checkpoint carries every weight itself.
     """
 
     def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0, smooth_head: bool = False,
-                 flip_average: bool = False, encoder: str = "lite0", denoise: float = 0.0):
+                 flip_average: bool = False, encoder: str = "lite0", denoise: float = 0.0, calibration: list | None = None):
         super().__init__()
         if width < 2:
             raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
@@ -269,6 +274,11 @@ class EffNetUNet(nn.Module):
         # Few channels cross to full resolution: upsampling and the per-pixel MLP are memory-bound.
         self.to_pixel = nn.Conv2d(prev, PIXEL_CHANNELS, 1)
         self.smooth_head, self.flip_average, self.denoise = smooth_head, flip_average, float(denoise)
+        # Not in the state dict: the numbers live in the card's options, so setting them on
+        # trained weights (checkpoint.with_options) changes no weight.
+        self.calibration = calibration is not None
+        if self.calibration:
+            self.register_buffer("calibration_coefficients", torch.tensor(check_coefficients(calibration)), persistent=False)
         inputs = PIXEL_CHANNELS + (2 if smooth_head else 1)
         self.pixel_mlp = nn.Sequential(nn.Conv2d(inputs, 2 * PIXEL_CHANNELS, 1), nn.ReLU(inplace=True),
                                        nn.Conv2d(2 * PIXEL_CHANNELS, 9 if smooth_head else 6, 1))
@@ -307,6 +317,13 @@ class EffNetUNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.uncalibrated(x)
+        if not self.calibration:
+            return y
+        return calibration.apply((y + 1) * 0.5, x, self.calibration_coefficients) * 2 - 1
+
+    def uncalibrated(self, x: torch.Tensor) -> torch.Tensor:
+        """The colour before the calibration (what `nircolor calibrate` fits it on), on [-1, 1]."""
         if not self.flip_average:
             return self._colour(x)
         n = x.shape[0]

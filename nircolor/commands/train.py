@@ -31,8 +31,8 @@ def _cv(args: argparse.Namespace) -> int:
     cfg = CVConfig(out=args.out, train_args=tuple(train_args), data=args.data, folds_file=args.folds, parallel=args.parallel, only=only,
                    kept=args.kept or "")
     recipe = args.recipe or " ".join(train_args)
-    if args.set and not args.from_run:
-        raise ValueError("--set changes the fold models of another run: give that run with --from RUN")
+    if (args.set or args.calibrate) and not args.from_run:
+        raise ValueError("--set and --calibrate change the fold models of another run: give that run with --from RUN")
     if args.from_run:
         cfg, recipe = _derived_cv(args, cfg, train_args)
     summary = run_cv(cfg, recipe)
@@ -62,9 +62,15 @@ def _derived_cv(args: argparse.Namespace, cfg, train_args: list[str]):
     folds = derive_with_options(source, Path(args.out), changes)
     if not folds:
         raise ValueError(f"--from {source} has no finished fold (best.pt and done) to score")
-    recipe = args.recipe or f"{source_config['recipe']} with {json.dumps(changes)}"
+    derived = {"from": str(source), "options": changes}
+    if args.calibrate:
+        from nircolor.models.cv_calibration import calibrate_folds, describe
+
+        print(describe(calibrate_folds(Path(args.out), folds, source_config["data"])))
+        derived["calibration"] = "each fold's coefficients fitted on the other folds' images (calibration.json)"
+    recipe = args.recipe or f"{source_config['recipe']} with {json.dumps(changes)}" + (" calibrated" if args.calibrate else "")
     return replace(cfg, train_args=tuple(source_config["train_args"]), data=source_config["data"], only=tuple(folds),
-                   derived={"from": str(source), "options": changes}), recipe
+                   derived=derived), recipe
 
 
 def register(sub) -> None:
@@ -163,5 +169,9 @@ def register(sub) -> None:
     c.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="with --from: a run-time option to set on each fold model, JSON value (flip_average=true, denoise=3); "
                         "options that change the weights are refused")
+    c.add_argument("--calibrate", action="store_true",
+                   help="with --from: give each fold model the linear colour calibration (models/calibration.py) fitted on "
+                        "the other folds' out-of-fold colours, then score it; calibration.json keeps every fold's "
+                        "coefficients and the all-folds ones to ship")
     c.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the `nircolor train` options of the recipe")
     c.set_defaults(func=_cv)

@@ -97,3 +97,21 @@ def test_fp16_frame_graph_keeps_the_picture(tmp_path, frame_onnx, camera_frames)
 def test_float32_io_needs_the_bare_network(tmp_path, capsys):
     assert main(["export", "--model", "snet16", "--io", "float32", "--graph", "frame", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "the frame graph takes and returns uint8 frames" in capsys.readouterr().err
+
+
+def test_a_calibrated_model_exports_with_its_calibration(tmp_path, camera_frames):
+    """The calibration (models/calibration.py) is part of the network, so of the exported file."""
+    calibrated = checkpoint.with_options(zoo.resolve("default"), tmp_path / "cal.pt",
+                                         calibration=[[0.02, 0.3, 0.1, -0.3, -0.05]] * 3)
+    out = tmp_path / "cal.onnx"
+    assert main(["export", "--model", str(calibrated), "--out", str(out)]) == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    plain = FrameGraph.for_card(*checkpoint.load(zoo.resolve("default")))
+    graph = FrameGraph.for_card(*checkpoint.load(calibrated))
+    for i in (1, 3):  # 641x479 and 1080p: the correction reaches full resolution through the upsampling
+        nir = cv2.imread(str(camera_frames / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
+        (rgb,) = session.run(None, {"nir": nir[None, None]})[0]
+        with torch.no_grad():
+            expected = graph(torch.from_numpy(nir)[None, None])[0].numpy()
+            uncalibrated = plain(torch.from_numpy(nir)[None, None])[0].numpy()
+        assert psnr(rgb, expected) >= 45 and psnr(rgb, uncalibrated) < 35

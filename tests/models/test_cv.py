@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from nircolor.cli import main
@@ -147,3 +148,28 @@ def test_another_runs_fold_models_are_scored_with_run_time_options_set(tmp_path,
     assert "--from RUN" in capsys.readouterr().err
     assert main(["cv", "--out", str(source), "--from", str(source), "--set", "flip_average=true"]) == 2
     assert "new --out" in capsys.readouterr().err
+
+
+def test_each_fold_is_calibrated_on_the_other_folds_only(tmp_path, fixture_pairs, folds_file, capsys):
+    from nircolor.models import calibration, checkpoint
+    from nircolor.models.cv_calibration import SAMPLES
+
+    source, out = tmp_path / "cv", tmp_path / "cv-cal"
+    recipe = ["--", "--arch", "effnet_unet", "--options", '{"width": 4, "context_width": 4}', "--crop", "64", "--batch", "2",
+              "--steps", "2", "--steps-per-epoch", "2", "--threads", "1", "--infer-size", "96"]
+    assert main(["cv", "--out", str(source), "--data", str(fixture_pairs), "--folds", str(folds_file), "--recipe", "tiny",
+                 *recipe]) == 0
+    assert main(["cv", "--out", str(out), "--from", str(source), "--calibrate", "--set", "flip_average=true"]) == 0
+    record = json.loads((out / "calibration.json").read_text())
+    samples = {k: calibration.load_samples(out / f"fold{k}" / SAMPLES) for k in (0, 1)}
+    assert [s.pair for s in samples[0]] == ["country/0006", "field/0008"] and [s.pair for s in samples[1]] == ["forest/0001"]
+    for k, other in ((0, 1), (1, 0)):
+        np.testing.assert_allclose(record["folds"][str(k)]["coefficients"], calibration.fit(samples[other]), rtol=1e-2, atol=1e-3)
+        _, card = checkpoint.load(out / f"fold{k}" / "best.pt")
+        assert card.options["calibration"] == record["folds"][str(k)]["coefficients"] and card.options["flip_average"] is True
+    np.testing.assert_allclose(record["all_folds"], calibration.fit(samples[0] + samples[1]), rtol=1e-2, atol=1e-3)
+    summary = json.loads((out / "cv.json").read_text())
+    assert summary["derived"]["calibration"].startswith("each fold's coefficients fitted on the other folds")
+    assert summary["recipe"].endswith("calibrated") and summary["images"] == 3
+    assert "working-size PSNR" in capsys.readouterr().out
+    assert main(["cv", "--out", str(tmp_path / "bad"), "--calibrate"]) == 2
