@@ -33,7 +33,7 @@ def collect_fold(fold_dir: Path, data: str | Path) -> list[calibration.Sample]:
     if cached.exists() and cached.stat().st_mtime >= model_path.stat().st_mtime:
         return calibration.load_samples(cached)
     net, card = checkpoint.load(model_path)
-    if not hasattr(net, "uncalibrated") or not card.infer_size:
+    if not hasattr(net, "calibration_guide") or not card.infer_size:
         raise calibration.CalibrationError(f"{model_path} is a {card.architecture} network without a working size; "
                                            "calibration is an option of effnet_unet models trained with --infer-size")
     graph = FrameGraph.for_card(net, card)
@@ -45,7 +45,7 @@ def collect_fold(fold_dir: Path, data: str | Path) -> list[calibration.Sample]:
         truth = graph.working_frame(torch.from_numpy(np.ascontiguousarray(pair.rgb.transpose(2, 0, 1)))[None].float())
         padded = frames_torch.pad_to_multiple(small, graph.multiple)  # the frame the network sees, as the graph pads it
         colour = frames_torch.network_to_unit(net.uncalibrated(frames_torch.unit_to_network(padded, card.input_range)), card.output_range)
-        samples.append(calibration.sample_of(paths.key, colour, padded, truth, tuple(small.shape[-2:])))
+        samples.append(calibration.sample_of(paths.key, colour, net.calibration_guide(padded), truth, tuple(small.shape[-2:])))
     calibration.save_samples(cached, samples)
     return samples
 

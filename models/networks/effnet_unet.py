@@ -320,7 +320,11 @@ class EffNetUNet(nn.Module):
         y = self.uncalibrated(x)
         if not self.calibration:
             return y
-        return calibration.apply((y + 1) * 0.5, x, self.calibration_coefficients) * 2 - 1
+        return calibration.apply((y + 1) * 0.5, self.calibration_guide(x), self.calibration_coefficients) * 2 - 1
+
+    def calibration_guide(self, x: torch.Tensor) -> torch.Tensor:
+        """The NIR the calibration reads: through the head's denoise, so it adds no sensor noise."""
+        return filters.denoise(x, self.denoise) if self.denoise else x
 
     def uncalibrated(self, x: torch.Tensor) -> torch.Tensor:
         """The colour before the calibration (what `nircolor calibrate` fits it on), on [-1, 1]."""

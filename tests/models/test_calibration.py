@@ -59,6 +59,15 @@ def test_calibrated_network_is_the_uncalibrated_one_corrected_and_has_no_weights
         expected = calibration.apply((plain(x) + 1) / 2, x, torch.tensor(k)) * 2 - 1
         torch.testing.assert_close(calibrated(x), expected)
         torch.testing.assert_close(calibrated.uncalibrated(x), plain(x))
+    # With the head's denoise on, the calibration reads the denoised NIR too: no sensor noise added.
+    denoised = create("effnet_unet", width=4, context_width=4, denoise=3, calibration=k).eval()
+    denoised.load_state_dict(plain.state_dict())
+    noisy = torch.clamp(x + 0.05 * torch.randn_like(x), 0, 1)
+    with torch.no_grad():
+        guide = denoised.calibration_guide(noisy)
+        assert (guide - noisy).abs().mean() > 0.01
+        expected = calibration.apply((denoised.uncalibrated(noisy) + 1) / 2, guide, torch.tensor(k)) * 2 - 1
+        torch.testing.assert_close(denoised(noisy), expected)
 
 
 @pytest.mark.parametrize("bad", [[[0.0] * 5] * 2, [[0.0] * 4] * 3, [[float("nan")] * 5] * 3, "1,2,3"])
