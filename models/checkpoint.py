@@ -158,3 +158,25 @@ def load(path: str | Path, expect_architecture: str | None = None) -> tuple[nn.M
     return model.eval(), card
 
 
+
+
+def average(paths: list[str | Path]) -> tuple[nn.Module, ModelCard]:
+    """The mean of several checkpoints' weights (a "model soup", Wortsman et al. 2022): runs of one
+    recipe that share their initialisation (one --seed, different --data-seed) and differ in their
+    data order. Batch-norm running statistics are averaged too. Returns the network and the first
+    card with the members in its provenance; CheckpointError if the networks differ."""
+    if len(paths) < 2:
+        raise CheckpointError(f"averaging needs at least two checkpoints, got {len(paths)}")
+    blobs = [read(p) for p in paths]
+    cards = [card_of(b) for b in blobs]
+    for path, card in zip(paths[1:], cards[1:]):
+        if (card.architecture, card.options, card.infer_size) != (cards[0].architecture, cards[0].options, cards[0].infer_size):
+            raise CheckpointError(f"{path} is a {card.architecture} {card.options} at {card.infer_size} px, {paths[0]} a "
+                                  f"{cards[0].architecture} {cards[0].options} at {cards[0].infer_size} px: only runs of one recipe average")
+    states = [b["state_dict"] for b in blobs]
+    mean = {k: (sum(s[k].double() for s in states) / len(states)).to(v.dtype) if v.is_floating_point() else v
+            for k, v in states[0].items()}
+    card = cards[0]
+    card.provenance = {**card.provenance, "average_of": [str(p) for p in paths]}
+    model = _fitted(card, {"state_dict": mean})
+    return model.eval(), card

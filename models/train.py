@@ -99,6 +99,9 @@ class TrainConfig:
     # `steps`, whichever comes first: recipes compared at equal training time.
     minutes: float | None = None
     seed: int = 0
+    # The crops and their degradations (default: --seed): runs that share an initialisation but not
+    # their data order, whose weights can be averaged (scripts/soup.py).
+    data_seed: int | None = None
     device: str = "cpu"
     # NHWC activations: oneDNN's convolutions on this CPU ran a step 1.4x faster than in NCHW.
     channels_last: bool = True
@@ -194,7 +197,8 @@ def training_crops(cfg: TrainConfig, train_paths, held_out: set[str] = frozenset
         extra, skipped = load_extra_pairs(cfg.extra_data, held_out, cfg.infer_size)
         tqdm.write(f"{len(extra)} extra pairs from {cfg.extra_data} ({skipped} of validation scenes left out), {cfg.extra_fraction:.0%} of crops")
     augment = NightCamera(cfg.augment, h264_p=0.1 if cfg.augment_h264 else 0.0, exposure=cfg.augment_exposure) if cfg.augment > 0 else None
-    crops = RandomCrops(train_pairs, cfg.crop, cfg.seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet")
+    data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
+    crops = RandomCrops(train_pairs, cfg.crop, data_seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet")
     if crops.padded:
         tqdm.write(f"{len(crops.padded)} pairs shorter than the {cfg.crop}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
     return crops

@@ -137,6 +137,9 @@ def register(sub) -> None:
                         "noise (fresh noise on a 128-pixel crop of 4 images each step, about a fifth more time a "
                         "step): a network steady by itself (default 0: off)")
     t.add_argument("--seed", type=int)
+    t.add_argument("--data-seed", type=int, help="seed of the crops and their degradations alone (default: --seed): runs with one "
+                                                 "--seed and different --data-seed share their initialisation, so their weights "
+                                                 "can be averaged (scripts/soup.py)")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--threads", type=int)
     t.add_argument("--amp", choices=["bf16"], help="bfloat16 mixed precision of the forward pass and loss (CUDA; CPUs with AMX)")

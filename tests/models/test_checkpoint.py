@@ -107,3 +107,30 @@ def test_flip_average_option_is_set_on_a_trained_checkpoint_and_averages_mirror_
     assert not (tmp_path / "bad.pt").exists()
     bad = subprocess.run([sys.executable, str(script), str(source), str(tmp_path / "bad.pt"), "flip_average"], capture_output=True, text=True)
     assert bad.returncode != 0 and "KEY=VALUE" in bad.stderr
+
+
+def test_average_of_checkpoints_is_the_mean_of_their_weights(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torch.manual_seed(0)
+    a, b = create("snet", width=4), create("snet", width=4)
+    pa, pb = checkpoint.save(tmp_path / "a.pt", a, _card(a)), checkpoint.save(tmp_path / "b.pt", b, _card(b))
+    soup, card = checkpoint.average([pa, pb])
+    for k, v in soup.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (a.state_dict()[k] + b.state_dict()[k]) / 2)
+    assert card.provenance["average_of"] == [str(pa), str(pb)]
+    script = Path(__file__).parents[2] / "scripts" / "soup.py"
+    done = subprocess.run([sys.executable, str(script), str(pa), str(pb), str(tmp_path / "soup.pt")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded, _ = checkpoint.load(tmp_path / "soup.pt")
+    torch.testing.assert_close(loaded.state_dict(), soup.state_dict())
+
+    wider = create("snet", width=8)
+    pw = checkpoint.save(tmp_path / "w.pt", wider, _card(wider, options={"width": 8}))
+    with pytest.raises(checkpoint.CheckpointError, match="only runs of one recipe average"):
+        checkpoint.average([pa, pw])
+    with pytest.raises(checkpoint.CheckpointError, match="at least two"):
+        checkpoint.average([pa])

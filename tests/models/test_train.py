@@ -356,3 +356,30 @@ def test_the_estuary_trains_in_nchw(tmp_path, fixture_pairs, split_file):
             "net(torch.rand(1, 1, 128, 128).to(memory_format=fmt)).square().mean().backward()")
     done = subprocess.run([sys.executable, "-c", step, str(out / "config.json")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_data_seed_changes_the_crops_and_not_the_initialisation(tmp_path, fixture_pairs, split_file):
+    """Runs that share an initialisation but not their data order: what a weight average needs."""
+    from itertools import islice
+
+    from nircolor.models.data import find_pairs
+    from nircolor.models.train import build_generator, config_for, training_crops
+
+    def first_crops(**seeds):
+        cfg = config_for("l1", data=str(fixture_pairs), out=str(tmp_path), crop=48, **seeds)
+        return torch.stack([nir for nir, _, _ in islice(iter(training_crops(cfg, find_pairs(fixture_pairs))), 4)])
+
+    assert torch.equal(first_crops(seed=3), first_crops(seed=3, data_seed=3))
+    assert not torch.equal(first_crops(seed=3), first_crops(seed=3, data_seed=4))
+    # the network is built after torch.manual_seed(seed) alone
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    assert _train(fixture_pairs, out_a, split_file, "--steps", "2", "--seed", "5", "--data-seed", "1") == 0
+    assert _train(fixture_pairs, out_b, split_file, "--steps", "2", "--seed", "5", "--data-seed", "2") == 0
+    assert json.loads((out_b / "config.json").read_text())["data_seed"] == 2
+    a, b = checkpoint.read(out_a / "best.pt")["state_dict"], checkpoint.read(out_b / "best.pt")["state_dict"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # different data, different weights after training
+    torch.manual_seed(5)
+    init = build_generator(config_for("snet", data=str(fixture_pairs), out=str(out_a), options={"width": 4}))
+    torch.manual_seed(5)
+    again = build_generator(config_for("snet", data=str(fixture_pairs), out=str(out_a), options={"width": 4}, data_seed=9))
+    assert all(torch.equal(p, q) for p, q in zip(init.state_dict().values(), again.state_dict().values()))
