@@ -166,7 +166,8 @@ def markdown(summary: dict) -> str:
              f"{summary['folds']} folds, {summary['images']} images, each scored by the fold model that never saw its scene.", ""]
     if summary.get("derived"):
         d = summary["derived"]
-        lines += [f"The fold models of {d['from']} with {json.dumps(d['options'])} set (run-time options, not retrained).", ""]
+        lines += [f"The fold models of {d['from']} with {json.dumps(d['options'])} set (run-time options, not retrained)"
+                  + (f"; calibrated: {d['calibration']}." if d.get("calibration") else "."), ""]
     if "kept" in summary:
         lines += [f"Folds {', '.join(map(str, summary['kept']['folds']))}: figures kept in {summary['kept']['file']} "
                   "(their models did not outlive their machine).", ""]

@@ -171,5 +171,6 @@ def test_each_fold_is_calibrated_on_the_other_folds_only(tmp_path, fixture_pairs
     summary = json.loads((out / "cv.json").read_text())
     assert summary["derived"]["calibration"].startswith("each fold's coefficients fitted on the other folds")
     assert summary["recipe"].endswith("calibrated") and summary["images"] == 3
+    assert "calibrated: each fold's coefficients" in (out / "cv.md").read_text()
     assert "working-size PSNR" in capsys.readouterr().out
     assert main(["cv", "--out", str(tmp_path / "bad"), "--calibrate"]) == 2
