@@ -13,6 +13,7 @@ basin. Each image is scored by fold models that never saw its scene.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,6 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="default: the data of A's cv_config.json")
     ap.add_argument("--name", required=True, help="results go to benchmarks/results/ensemble-NAME.{json,md}")
     args = ap.parse_args()
-    import json
-
     data = args.data or Path(json.loads((args.a / "cv_config.json").read_text())["data"])
     folds_a, folds_b = fold_models(args.a), fold_models(args.b)
     folds = sorted(set(folds_a) & set(folds_b))
