@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nircolor import files
+
 FEATURES = ("bias", "nir_minus_luma", "mean_nir_minus_mean_luma", "chroma", "mean_luma")
 LUMA = (0.299, 0.587, 0.114)  # BT.601, as the oracle decomposition (models/metrics.py)
 
@@ -45,7 +47,7 @@ def check_coefficients(coefficients) -> list[list[float]]:
         k = np.empty(0)
     if k.shape != (3, len(FEATURES)) or not np.all(np.isfinite(k)):
         raise CalibrationError(f"calibration needs 3 rows (R, G, B) of {len(FEATURES)} finite numbers ({', '.join(FEATURES)}), "
-                               f"got an array of shape {k.shape}; fit one with `nircolor calibrate`")
+                               f"got an array of shape {k.shape}; fit them with `nircolor cv --from RUN --calibrate`")
     return k.tolist()
 
 
@@ -82,13 +84,11 @@ def sample_of(pair: str, colour: torch.Tensor, nir: torch.Tensor, truth: torch.T
     `truth` 1 x 3 x h x w on [0, 1]."""
     h, w = crop
     f = features(colour, nir)[0, :, :, :h:stride, :w:stride]
-    residual = (truth[0, :, ::stride, ::stride] - colour[0, :, :h:stride, :w:stride])
+    residual = truth[0, :, ::stride, ::stride] - colour[0, :, :h:stride, :w:stride]
     return Sample(pair, f.reshape(3, len(FEATURES), -1).numpy().astype(np.float32), residual.reshape(3, -1).numpy().astype(np.float32))
 
 
 def save_samples(path: str | Path, samples: list[Sample]) -> None:
-    from nircolor import files
-
     with files.atomic_path(path) as temporary, open(temporary, "wb") as fh:
         np.savez_compressed(fh, pairs=np.array([s.pair for s in samples]),
                             sizes=np.array([s.residual.shape[1] for s in samples]),

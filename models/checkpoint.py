@@ -158,8 +158,6 @@ def load(path: str | Path, expect_architecture: str | None = None) -> tuple[nn.M
     return model.eval(), card
 
 
-
-
 def average(paths: list[str | Path]) -> tuple[nn.Module, ModelCard]:
     """The mean of several checkpoints' weights (a "model soup", Wortsman et al. 2022): runs of one
     recipe that share their initialisation (one --seed, different --data-seed) and differ in their

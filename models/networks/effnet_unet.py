@@ -244,7 +244,7 @@ class EffNetUNet(nn.Module):
         encoder: "lite0" (default), "lite1" or "lite2".
         calibration: 3 rows of len(models.calibration.FEATURES) numbers, a linear correction of
             the colour fitted on cross-validation's out-of-fold predictions (`nircolor
-            calibrate`): how far to trust the network on scenes it never saw (no weights of its
+            cv --from RUN --calibrate`): how far to trust the network on scenes it never saw (no weights of its
             own; default None, off).
     Pretrained weights are loaded by `load_pretrained()` before training, not by the
     constructor: a trained checkpoint carries every weight itself.
@@ -327,7 +327,7 @@ class EffNetUNet(nn.Module):
         return filters.denoise(x, self.denoise) if self.denoise else x
 
     def uncalibrated(self, x: torch.Tensor) -> torch.Tensor:
-        """The colour before the calibration (what `nircolor calibrate` fits it on), on [-1, 1]."""
+        """The colour before the calibration (what `nircolor cv --calibrate` fits it on), on [-1, 1]."""
         if not self.flip_average:
             return self._colour(x)
         n = x.shape[0]
