@@ -28,6 +28,7 @@ from nircolor.models.pairs import find_pairs, read_nir, read_rgb
 from nircolor.runtime import backends
 from nircolor.runtime.stabilise import TemporalStabiliser
 
+from frame_speed import frame_costs
 from harness import DATA, RESULTS, write_markdown, write_report
 
 VIEW = (320, 240)  # width, height of the rendered clip
@@ -78,30 +79,6 @@ def warping_error(frames: list[np.ndarray], nirs: list[np.ndarray], flow_engine)
     return float(np.mean(errors))
 
 
-def stabiliser_cost(runner, photo: np.ndarray, runs: int = 20) -> list[dict]:
-    """Median ms of the model's frame and of the stabiliser's work on it, at 640x480, 1280x720 and
-    1920x1080 (a slow pan over a real photograph, so the flow has motion to find): one thread of
-    work after the other, the frame rate of a pipeline that did both in turn."""
-    costs = []
-    for w, h in ((640, 480), (1280, 720), (1920, 1080)):
-        frames = [cv2.resize(photo[:, k:], (w, h), interpolation=cv2.INTER_AREA) for k in (0, 4)]
-        outputs = [runner.infer(f[None, None])[0] for f in frames]
-        model_ms, stab_ms = [], []
-        stabiliser = TemporalStabiliser()
-        for i in range(runs + 2):
-            f = frames[i % 2]
-            t0 = time.perf_counter()
-            runner.infer(f[None, None])
-            t1 = time.perf_counter()
-            stabiliser(f, outputs[i % 2])
-            t2 = time.perf_counter()
-            if i >= 2:
-                model_ms.append(1000 * (t1 - t0))
-                stab_ms.append(1000 * (t2 - t1))
-        costs.append({"size": f"{w}x{h}", "frame_ms": float(np.median(model_ms)), "stabiliser_ms": float(np.median(stab_ms))})
-    return costs
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
@@ -137,7 +114,7 @@ def main() -> None:
                              "stabiliser_psnr_loss_db": psnr_loss, "stabiliser_ms": float(np.median(timed[1:]))})
                 print(f"{paths.key} {path}: output {out_err:.2f}, stabilised {stable_err:.2f}, RGB {rgb_err:.2f}, "
                       f"PSNR change {-psnr_loss:+.2f} dB")
-        costs = stabiliser_cost(runner, read_nir(chosen[0].nir))
+        costs = frame_costs({args.model: runner}, read_nir(chosen[0].nir), runs=20)
     ratio = float(np.mean([r["output_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
     stable_ratio = float(np.mean([r["stabilised_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
     report = {"model": args.model, "backend": args.backend, "frames": args.frames, "view": list(VIEW), "rows": rows,
