@@ -78,7 +78,7 @@ def main() -> None:
         rows = frame_costs(runners, photo, args.runs, sizes)
     first = {r["size"]: r for r in rows if r["model"] == models[0]}
     md = [f"# Frame rate with the stabiliser: {args.name}", "",
-          f"`python benchmarks/frame_speed.py --model {args.model} --backend {args.backend} --runs {args.runs} --name {args.name}`: "
+          f"`python benchmarks/frame_speed.py --model {args.model} --backend {args.backend} --sizes {args.sizes} --runs {args.runs} --name {args.name}`: "
           f"median ms of the whole frame ({args.backend}) and of the stabiliser, the models taking turns frame by frame.", "",
           f"| model | frame | model frame ms | stabiliser ms | fps | frame time / {models[0]}'s |", "| --- | --- | --- | --- | --- | --- |"]
     md += [f"| {r['model']} | {r['size']} | {r['frame_ms']:.1f} | {r['stabiliser_ms']:.1f} | {r['fps']:.1f} | "
