@@ -22,23 +22,33 @@ import cv2
 import numpy as np
 import torch
 
-from nircolor.models import checkpoint
+from nircolor.models import calibration, checkpoint
+from nircolor.models.checkpoint import OUTPUT_RANGE
+from nircolor.models.cv import finished_folds
 from nircolor.models.data import read_split
+from nircolor.models.metrics import psnr
 from nircolor.models.pairs import find_pairs, read_nir, read_rgb
+from nircolor.models.upsample import GuidedUpsampling
+from nircolor.runtime import frames_torch
 
 from harness import DATA, RESULTS, write_report
 
-LUMA = np.float32([0.299, 0.587, 0.114])
+LUMA = np.float32(calibration.LUMA)
 
 
-def working(img: np.ndarray, infer_size: int) -> np.ndarray:
+def working(img: np.ndarray, infer_size: int | None) -> np.ndarray:
+    """The frame the network sees: the long side down to the working size, as at recall."""
     h, w = img.shape[:2]
-    s = min(1.0, infer_size / max(h, w))
-    return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else img
+    up = GuidedUpsampling.for_frame(h, w, infer_size)
+    if up is None:
+        return img
+    small_h, small_w = up.small_shape(h, w)
+    return cv2.resize(img, (small_w, small_h), interpolation=cv2.INTER_AREA)
 
 
-def colour(net, nir01: torch.Tensor, context: torch.Tensor | None = None) -> tuple[np.ndarray, torch.Tensor]:
-    """HxWx3 colour on [0, 1] and the squeezed context it used; `context` replaces the frame's own."""
+def colour(net, nir01: torch.Tensor, context: torch.Tensor | None = None,
+           output_range: tuple[float, float] = OUTPUT_RANGE) -> tuple[np.ndarray, torch.Tensor]:
+    """HxWx3 uint8 colour and the squeezed context it used; `context` replaces the frame's own."""
     seen = {}
 
     def hook(module, inputs, output):
@@ -50,11 +60,7 @@ def colour(net, nir01: torch.Tensor, context: torch.Tensor | None = None) -> tup
         y = net(nir01)
     finally:
         handle.remove()
-    return ((y[0].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1), seen["context"]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1 / max(1e-10, float(np.mean((a - b) ** 2)))))
+    return frames_torch.unit_to_rgb(frames_torch.network_to_unit(y, output_range))[0].numpy(), seen["context"]
 
 
 def fold_rows(fold_dir: Path, data: Path, crop: int, crops: int, rng: np.random.Generator) -> list[dict]:
@@ -67,22 +73,22 @@ def fold_rows(fold_dir: Path, data: Path, crop: int, crops: int, rng: np.random.
     rows = []
     with torch.no_grad():
         for pair in (p for p in find_pairs(data) if p.key in keys):
-            nir = working(read_nir(pair.nir), card.infer_size or 10**9).astype(np.float32) / 255
-            rgb = working(read_rgb(pair.rgb), card.infer_size or 10**9).astype(np.float32) / 255
-            x = torch.from_numpy(nir)[None, None]
-            whole, _ = colour(net, x)
+            nir = working(read_nir(pair.nir), card.infer_size)
+            rgb = working(read_rgb(pair.rgb), card.infer_size)
+            x = torch.from_numpy(nir.astype(np.float32) / 255)[None, None]
+            whole, _ = colour(net, x, output_range=card.output_range)
             h, w = nir.shape
             side = min(crop, h, w)
             scores, shifts = [], []
             for _ in range(crops):
                 y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
                 _, context = colour(net, x[..., y0:y0 + side, x0:x0 + side])
-                swapped, _ = colour(net, x, context)
+                swapped, _ = colour(net, x, context, card.output_range)
                 scores.append(psnr(swapped, rgb))
-                shifts.append(float(255 * ((swapped - whole) @ LUMA).mean()))
+                shifts.append(float(((swapped.astype(np.float32) - whole) @ LUMA).mean()))
             rows.append({"fold": fold_dir.name, "pair": pair.key, "whole_context_psnr": psnr(whole, rgb),
                          "crop_context_psnr": float(np.mean(scores)), "luma_change": float(np.mean(np.abs(shifts))),
-                         "luma_error": float(255 * ((whole - rgb) @ LUMA).mean())})
+                         "luma_error": float(((whole.astype(np.float32) - rgb) @ LUMA).mean())})
     return rows
 
 
@@ -95,7 +101,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", required=True)
     args = ap.parse_args()
-    folds = sorted(d for d in args.run.glob("fold[0-9]*") if (d / "done").exists() and (d / "best.pt").exists())
+    folds = list(finished_folds(args.run).values())
     if not folds:
         raise SystemExit(f"no finished fold under {args.run}: give a nircolor cv run folder")
     torch.set_num_threads(1)

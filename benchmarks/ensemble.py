@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nircolor.models import checkpoint
+from nircolor.models.cv import finished_folds
 from nircolor.models.data import find_pairs, load_pair, read_split, split_pairs
 from nircolor.models.inference import colorize
 from nircolor.models.metrics import all_metrics, nir_as_grey
@@ -26,10 +27,6 @@ from nircolor.models.metrics import all_metrics, nir_as_grey
 from harness import RESULTS, write_report
 
 FIGURES = ("psnr", "ssim", "angular_error")
-
-
-def fold_models(run: Path) -> dict[int, Path]:
-    return {int(d.name[4:]): d for d in sorted(run.glob("fold[0-9]*")) if (d / "best.pt").exists() and (d / "done").exists()}
 
 
 def main() -> None:
@@ -40,7 +37,7 @@ def main() -> None:
     ap.add_argument("--name", required=True, help="results go to benchmarks/results/ensemble-NAME.{json,md}")
     args = ap.parse_args()
     data = args.data or Path(json.loads((args.a / "cv_config.json").read_text())["data"])
-    folds_a, folds_b = fold_models(args.a), fold_models(args.b)
+    folds_a, folds_b = finished_folds(args.a), finished_folds(args.b)
     folds = sorted(set(folds_a) & set(folds_b))
     if not folds:
         raise SystemExit(f"{args.a} and {args.b} have no finished fold in common")

@@ -52,6 +52,11 @@ def _fold_done(fold_dir: Path) -> bool:
     return (fold_dir / "best.pt").exists() and (fold_dir / "done").exists()
 
 
+def finished_folds(run: str | Path) -> dict[int, Path]:
+    """The folds of a cv run folder that finished training, by number: their folders."""
+    return {int(d.name[4:]): d for d in sorted(Path(run).glob("fold[0-9]*")) if _fold_done(d)}
+
+
 def train_fold(cfg: CVConfig, k: int, keys: list[str]) -> Path:
     fold_dir = Path(cfg.out) / f"fold{k}"
     if _fold_done(fold_dir):
@@ -79,10 +84,8 @@ def derive_with_options(source: Path, out: Path, changes: dict) -> list[int]:
     from . import checkpoint
 
     derived = []
-    for fold_dir in sorted(source.glob("fold[0-9]*")):
-        if not _fold_done(fold_dir):
-            continue
-        k, target = int(fold_dir.name[4:]), out / fold_dir.name
+    for k, fold_dir in finished_folds(source).items():
+        target = out / fold_dir.name
         wanted = {**checkpoint.card_of(checkpoint.read(fold_dir / "best.pt")).options, **changes}
         # Done before with the same options: keep it, and its cached scores with it.
         if not (_fold_done(target) and checkpoint.card_of(checkpoint.read(target / "best.pt")).options == wanted):

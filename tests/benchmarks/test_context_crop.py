@@ -30,6 +30,11 @@ def tiny_run(tmp_path, fixture_pairs):
 def test_the_frame_given_its_own_context_back_is_coloured_as_it_is(tiny_run):
     net, _ = checkpoint.load(tiny_run / "fold0" / "best.pt")
     net.eval()
+    # Two training steps leave FiLM and the head's last layer at their zero start (the output is
+    # the NIR as grey); give them weights so that the context reaches the uint8 picture.
+    with torch.no_grad():
+        net.bottleneck_film.weight.fill_(0.1)
+        net.pixel_mlp[-1].weight.fill_(0.1)
     x = torch.rand(1, 1, 64, 96)
     with torch.no_grad():
         plain, own = context_crop.colour(net, x)
