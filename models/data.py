@@ -112,32 +112,38 @@ def tensor_to_rgb(t: torch.Tensor) -> np.ndarray:
     return frames_torch.network_to_rgb(t, OUTPUT_RANGE)[0].cpu().numpy()
 
 
-def _reflect_pad(img: np.ndarray, size: int) -> np.ndarray:
-    dy, dx = max(0, size - img.shape[0]), max(0, size - img.shape[1])
+def _reflect_pad(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    dy, dx = max(0, height - img.shape[0]), max(0, width - img.shape[1])
     if not dy and not dx:
         return img
     return cv2.copyMakeBorder(img, dy // 2, dy - dy // 2, dx // 2, dx - dx // 2, cv2.BORDER_REFLECT_101)
 
 
-def _pad_to(pair: Pair, size: int) -> Pair:
-    return Pair(pair.paths, _reflect_pad(pair.nir, size), _reflect_pad(pair.rgb, size))
+def _pad_to(pair: Pair, height: int, width: int) -> Pair:
+    return Pair(pair.paths, _reflect_pad(pair.nir, height, width), _reflect_pad(pair.rgb, height, width))
 
 
 class RandomCrops(torch.utils.data.IterableDataset):
     """Endless random crops with flips from in-memory pairs; yields (nir, rgb, edges).
 
-    `extra` pairs are drawn for a fraction `extra_fraction` of the crops (so a large set of
+    Crops are `crop` pixels high and `crop_width` wide (default: square). `extra` pairs are drawn for a fraction `extra_fraction` of the crops (so a large set of
     small images does not crowd out the full-resolution scenes); `augment(nir, rng)`, if given,
     degrades each NIR crop (the colour target is left as it is)."""
 
     def __init__(self, pairs: list[Pair], crop: int, seed: int, extra: list[Pair] = (), extra_fraction: float = 0.0,
-                 augment: Callable[[np.ndarray, random.Random], np.ndarray] | None = None, edges: bool = True):
-        tiny = [p.paths.key for p in [*pairs, *extra] if 2 * min(p.nir.shape) <= crop]
+                 augment: Callable[[np.ndarray, random.Random], np.ndarray] | None = None, edges: bool = True,
+                 crop_width: int | None = None):
+        width = crop_width or crop
+        if crop < 1 or width < 1:
+            raise DatasetError(f"crop sizes must be positive, got {crop}x{width}")
+        # A pair is mirrored out to the crop (below) only while the mirror adds less than twice the
+        # pair itself: a narrow portrait frame fits a whole-frame 256 x 384 crop, a 72-px one a 512 one not.
+        tiny = [p.paths.key for p in [*pairs, *extra] if 3 * p.nir.shape[0] <= crop or 3 * p.nir.shape[1] <= width]
         if tiny:
-            raise DatasetError(f"pairs not larger than half the {crop}px crop: {', '.join(tiny[:5])}; use a smaller --crop")
+            raise DatasetError(f"pairs not larger than a third of the {crop}x{width}px crop: {', '.join(tiny[:5])}; use a smaller --crop or --crop-width")
         if not 0 <= extra_fraction < 1 or (extra_fraction > 0 and not extra):
             raise DatasetError(f"extra fraction {extra_fraction} needs extra pairs and a value in [0, 1)")
-        self.crop = crop
+        self.crop, self.crop_width = crop, width
         self.seed = seed
         self.augment = augment
         self.extra_fraction = extra_fraction if extra else 0.0
@@ -145,10 +151,10 @@ class RandomCrops(torch.utils.data.IterableDataset):
         # out to it: NIR, RGB and edges alike, so the padded pair is still a registered scene. The
         # edges are found once, on the unpadded RGB, so the mirror seam adds none.
         # Edge maps only for objectives that use them (SNet's EdgeNet): finding them costs seconds.
-        self.pools = [([_pad_to(p, crop) for p in group], [_reflect_pad(edge_map(p.rgb), crop) if edges else None for p in group])
+        self.pools = [([_pad_to(p, crop, width) for p in group], [_reflect_pad(edge_map(p.rgb), crop, width) if edges else None for p in group])
                       for group in (pairs, extra)]
-        self.padded = [p.paths.key for p in [*pairs, *extra] if min(p.nir.shape) < crop]
-        self._no_edges = np.zeros((crop, crop, 0), np.float32)
+        self.padded = [p.paths.key for p in [*pairs, *extra] if p.nir.shape[0] < crop or p.nir.shape[1] < width]
+        self._no_edges = np.zeros((crop, width, 0), np.float32)
 
     @property
     def extra_pairs(self) -> int:
@@ -162,8 +168,8 @@ class RandomCrops(torch.utils.data.IterableDataset):
             i = rng.randrange(len(pool))
             pair, edges = pool[i], edge_pool[i]
             h, w = pair.nir.shape
-            y, x = rng.randrange(h - self.crop + 1), rng.randrange(w - self.crop + 1)
-            sl = (slice(y, y + self.crop), slice(x, x + self.crop))
+            y, x = rng.randrange(h - self.crop + 1), rng.randrange(w - self.crop_width + 1)
+            sl = (slice(y, y + self.crop), slice(x, x + self.crop_width))
             nir, rgb = pair.nir[sl], pair.rgb[sl]
             edg = edges[sl] if edges is not None else self._no_edges
             if rng.random() < 0.5:

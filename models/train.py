@@ -62,6 +62,9 @@ class TrainConfig:
     objective: str = "snet"  # snet: L2 + EdgeNet L2; l1; l2 (mean squared error); psnr (mean PSNR over the crops: what the benchmark averages); l1+adv: (1-lambda) L_adv + lambda L1; estuary; triplet; two_branch
     val_split: str | None = None  # file of category/id keys; default: a stratified 1/8
     crop: int = 256
+    # Width of the crops (default: crop, square). At the 384-px working size a 256 x 384 crop is
+    # the whole landscape frame: the global context then trains on the view it has at run time.
+    crop_width: int | None = None
     batch: int = 4
     lr: float = 1e-4  # SNet's; Adam's other settings at their defaults
     betas: tuple[float, float] = (0.9, 0.999)
@@ -198,9 +201,10 @@ def training_crops(cfg: TrainConfig, train_paths, held_out: set[str] = frozenset
         tqdm.write(f"{len(extra)} extra pairs from {cfg.extra_data} ({skipped} of validation scenes left out), {cfg.extra_fraction:.0%} of crops")
     augment = NightCamera(cfg.augment, h264_p=0.1 if cfg.augment_h264 else 0.0, exposure=cfg.augment_exposure) if cfg.augment > 0 else None
     data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
-    crops = RandomCrops(train_pairs, cfg.crop, data_seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet")
+    crops = RandomCrops(train_pairs, cfg.crop, data_seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet",
+                         crop_width=cfg.crop_width)
     if crops.padded:
-        tqdm.write(f"{len(crops.padded)} pairs shorter than the {cfg.crop}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
+        tqdm.write(f"{len(crops.padded)} pairs smaller than the {crops.crop}x{crops.crop_width}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
     return crops
 
 

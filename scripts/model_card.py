@@ -86,6 +86,7 @@ def main() -> None:
         extra += f" --data-scale {c['data_scale']}" if c.get("data_scale", 1.0) != 1.0 else ""
         extra += f" --infer-size {c['infer_size']}" if c.get("infer_size") else ""
         extra += f" --ema {c['ema']}" if c.get("ema") else ""
+        extra += f" --crop-width {c['crop_width']}" if c.get("crop_width") else ""
         return (f"nircolor train --data ../shared/data/epfl-rgbnir --out {c['out']} --arch {c['arch']} --options '{json.dumps(c['options'])}' "
                 f"--objective {c['objective']}{extra} --val-split models/splits/epfl-rgbnir-val.txt --crop {c['crop']} --batch {c['batch']} "
                 f"--lr {c['lr']} --betas {c['betas'][0]} {c['betas'][1]} --steps {c['steps']} --steps-per-epoch {c['steps_per_epoch']} "
@@ -121,7 +122,7 @@ def main() -> None:
   padding multiple {card.pad_multiple}; weights stored as {'float16' if args.half else 'float32'} ({weights.stat().st_size / 2**20:.1f} MiB).
 - Input: one NIR channel in [0, 1] (uint8 / 255). Output: RGB in [-1, 1] (tanh); uint8 = (y + 1) * 127.5.
 - Data: EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011), {p['train_pairs']} training pairs at {resolution}; the {len(p['val_pairs'])} pairs of `models/splits/epfl-rgbnir-val.txt` held out.
-{stages}- Training: {objective(cfg)}, {p['steps']} steps of batch {cfg['batch']} random {cfg['crop']}x{cfg['crop']} crops with
+{stages}- Training: {objective(cfg)}, {p['steps']} steps of batch {cfg['batch']} random {cfg['crop']}x{cfg.get('crop_width') or cfg['crop']} crops with
   horizontal flips, Adam lr {cfg['lr']} betas {cfg['betas']} with cosine decay to {cfg['lr_final_fraction']} x lr, seed {cfg['seed']},
   {p['train_seconds'] / 60:.0f} minutes on {cfg['threads']} CPU thread(s) of this project's 2-core machine (torch {p['torch']}).
   The checkpoint kept is the validation epoch with the best PSNR.

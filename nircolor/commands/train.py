@@ -88,7 +88,10 @@ def register(sub) -> None:
                         "cross-branch and gradient losses); each objective's paper settings apply unless given here"),
     t.add_argument("--val-split", dest="val_split", help="file of category/id validation keys (default: stratified 1/8; "
                    "'none': train on every pair and keep the last weights)")
-    t.add_argument("--crop", type=int)
+    t.add_argument("--crop", type=int, help="height (and, without --crop-width, width) of the training crops")
+    t.add_argument("--crop-width", dest="crop_width", type=int,
+                   help="width of the training crops (default: --crop). With --infer-size 384, --crop 256 --crop-width 384 "
+                        "trains on whole landscape frames, so the global context sees at training what it sees at run time")
     t.add_argument("--batch", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--betas", type=float, nargs=2)

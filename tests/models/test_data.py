@@ -105,8 +105,34 @@ def test_random_crops_shapes_ranges_and_registration(fixture_pairs):
 
 
 def test_crop_more_than_twice_the_images_is_refused(fixture_pairs):
-    with pytest.raises(DatasetError, match="not larger than half the 512px crop"):
+    with pytest.raises(DatasetError, match="not larger than a third of the 512x512px crop"):
         RandomCrops(load_pairs(find_pairs(fixture_pairs)), crop=512, seed=0)
+
+
+def test_rectangular_crops_keep_registration_and_a_frame_sized_crop_is_the_whole_frame(fixture_pairs):
+    pairs = load_pairs(find_pairs(fixture_pairs))
+    for p in pairs:
+        p.rgb = np.repeat(p.nir[:, :, None], 3, axis=2)
+    wide = iter(RandomCrops(pairs, crop=32, crop_width=96, seed=4, edges=False))
+    for _ in range(8):
+        nir, rgb, _ = next(wide)
+        assert nir.shape == (1, 32, 96) and rgb.shape == (3, 32, 96)
+        assert torch.allclose((rgb + 1) / 2, nir.expand(3, -1, -1), atol=1e-6)
+    # One pair, crop exactly its size: every crop is the whole frame or its mirror image (the
+    # view the global context has at run time).
+    frame = pairs[0]
+    h, w = frame.nir.shape
+    whole = iter(RandomCrops([frame], crop=h, crop_width=w, seed=5, edges=False))
+    expected = [torch.from_numpy(frame.nir.astype(np.float32) / 255), torch.from_numpy(frame.nir[:, ::-1].astype(np.float32) / 255)]
+    seen = set()
+    for _ in range(12):
+        nir = next(whole)[0][0]
+        match = [i for i, e in enumerate(expected) if torch.allclose(nir, e, atol=1e-6)]
+        assert match, "a frame-sized crop is not the frame"
+        seen.add(match[0])
+    assert seen == {0, 1}  # flips still happen
+    with pytest.raises(DatasetError, match="not larger than a third of the 32x512px crop"):
+        RandomCrops(pairs, crop=32, crop_width=512, seed=0)
 
 
 def test_pairs_shorter_than_the_crop_are_mirrored_and_stay_registered(fixture_pairs):

@@ -151,6 +151,18 @@ def test_training_at_a_working_size_validates_there_and_records_it(tmp_path, fix
     assert scales == [64 / 128]  # the 128-wide validation pair is seen at 64 px and restored
 
 
+def test_crop_width_reaches_the_training_crops_and_the_run_config(tmp_path, fixture_pairs, split_file):
+    from nircolor.models.data import find_pairs
+    from nircolor.models.train import TrainConfig, training_crops
+
+    cfg = TrainConfig(data=str(fixture_pairs), out=str(tmp_path / "unused"), crop=32, crop_width=64)
+    nir, rgb, _ = next(iter(training_crops(cfg, find_pairs(fixture_pairs))))
+    assert nir.shape == (1, 32, 64) and rgb.shape == (3, 32, 64)
+    out = tmp_path / "wide"
+    assert _train(fixture_pairs, out, split_file, "--steps", "2", "--crop", "32", "--crop-width", "64") == 0
+    assert json.loads((out / "config.json").read_text())["crop_width"] == 64
+
+
 def test_working_scale():
     from nircolor.models.upsample import working_scale
 
