@@ -126,9 +126,10 @@ def _pad_to(pair: Pair, height: int, width: int) -> Pair:
 class RandomCrops(torch.utils.data.IterableDataset):
     """Endless random crops with flips from in-memory pairs; yields (nir, rgb, edges).
 
-    Crops are `crop` pixels high and `crop_width` wide (default: square). `extra` pairs are drawn for a fraction `extra_fraction` of the crops (so a large set of
-    small images does not crowd out the full-resolution scenes); `augment(nir, rng)`, if given,
-    degrades each NIR crop (the colour target is left as it is)."""
+    Crops are `crop` pixels high and `crop_width` wide (default: square). `extra` pairs are
+    drawn for a fraction `extra_fraction` of the crops (so a large set of small images does not
+    crowd out the full-resolution scenes); `augment(nir, rng)`, if given, degrades each NIR crop
+    (the colour target is left as it is)."""
 
     def __init__(self, pairs: list[Pair], crop: int, seed: int, extra: list[Pair] = (), extra_fraction: float = 0.0,
                  augment: Callable[[np.ndarray, random.Random], np.ndarray] | None = None, edges: bool = True,
