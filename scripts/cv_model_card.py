@@ -37,6 +37,15 @@ ENCODER_CREDIT = (" Encoder weights:\nEfficientNet-Lite0 trained on ImageNet, fr
 DATA = ROOT.parent / "shared" / "data" / "epfl-rgbnir"
 
 
+def cv_summary(source: Path) -> dict:
+    """The CV summary of a recipe: a `nircolor cv` folder, its cv.json, or a shipped card's cv-NAME.json.
+
+    The fold models of a recipe shipped sessions ago may be gone from this machine while its
+    figures are kept in benchmarks/results; either serves as a row to compare with."""
+    blob = json.loads((source / "cv.json" if source.is_dir() else source).read_text())
+    return blob["cv"] if "cv" in blob and "over_folds" not in blob else blob
+
+
 def worst_images(cv_dir: Path, summary: dict, data: Path, count: int = 3) -> tuple[list, list[str]]:
     """(NIR, colour by the fold model that never saw it, ground truth) of the worst images, and their pairs.
 
@@ -62,7 +71,8 @@ def main() -> None:
     ap.add_argument("checkpoint", type=Path, help="the all-folds model (nircolor train --val-split none)")
     ap.add_argument("name")
     ap.add_argument("--cv", type=Path, required=True, help="the `nircolor cv` folder of the same recipe")
-    ap.add_argument("--compare", type=Path, nargs="*", default=[], help="`nircolor cv` folders of the recipes it was compared with")
+    ap.add_argument("--compare", type=Path, nargs="*", default=[],
+                    help="the recipes it was compared with: `nircolor cv` folders, their cv.json, or a card's benchmarks/results/cv-NAME.json")
     ap.add_argument("--robustness", type=Path, help="benchmarks/robustness.py JSON to quote")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--summary", default="")
@@ -73,7 +83,7 @@ def main() -> None:
     from model_card import cpu_latency  # beside this script
 
     net, card = checkpoint.load(args.checkpoint)
-    summary = json.loads((args.cv / "cv.json").read_text())
+    summary = cv_summary(args.cv)
     cv_config = json.loads((args.cv / "cv_config.json").read_text())
     run_config = json.loads((args.checkpoint.parent / "config.json").read_text())
     card.provenance["config"] = run_config
@@ -100,12 +110,12 @@ def main() -> None:
         worst_caption = (f"The three worst images of the folds whose model is kept ({', '.join(shown)}; folds "
                          f"{', '.join(map(str, modelless))} have figures only)")
     files.write_json(results / f"cv-{args.name}.json", {"name": args.name, "machine": machine(), "cv": summary,
-                                                        "compared": {str(c): json.loads((c / "cv.json").read_text()) for c in args.compare},
+                                                        "compared": {str(c): cv_summary(c) for c in args.compare},
                                                         "latency_640x480": latency})
 
     compare_rows = []
-    for cv_dir in [args.cv, *args.compare]:
-        s = json.loads((cv_dir / "cv.json").read_text())
+    for source in [args.cv, *args.compare]:
+        s = cv_summary(source)
         o = s["over_folds"]
         folds = s["folds"]
         compare_rows.append(f"| {s['recipe']} | {folds} | {o['psnr']['mean']:.2f} ± {o['psnr']['std']:.2f} | {o['ssim']['mean']:.3f} ± {o['ssim']['std']:.3f} | "

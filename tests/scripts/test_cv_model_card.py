@@ -29,3 +29,16 @@ def test_worst_images_skip_folds_kept_without_their_model(tmp_path, fixture_pair
     assert shown == ["forest/0001"]  # fold 0's two images have figures but no model to picture them with
     nir, colour, truth = triples[0]
     assert colour.shape == truth.shape and colour.shape[:2] == nir.shape[:2]
+
+
+def test_compared_recipes_read_from_a_folder_its_cv_json_or_a_shipped_card(tmp_path):
+    summary = {"recipe": "r18", "folds": 5, "images": 172, "over_folds": {"psnr": {"mean": 17.96}}, "tail": {"below_grey": 30}}
+    folder = tmp_path / "runs" / "r18"
+    folder.mkdir(parents=True)
+    (folder / "cv.json").write_text(json.dumps(summary))
+    card_json = tmp_path / "cv-effnet32.json"
+    card_json.write_text(json.dumps({"name": "effnet32", "cv": summary, "compared": {}}))
+
+    assert cv_model_card.cv_summary(folder) == summary
+    assert cv_model_card.cv_summary(folder / "cv.json") == summary
+    assert cv_model_card.cv_summary(card_json) == summary
