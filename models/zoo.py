@@ -34,7 +34,7 @@ class ZooEntry:
 
 
 ZOO: dict[str, ZooEntry] = {
-    "effnet32": ZooEntry("effnet32.pt", "U-Net on an ImageNet-pretrained EfficientNet-Lite0, width 32, global context squeezed to 32 numbers, trained for the mean PSNR over crops (default)"),
+    "effnet32": ZooEntry("effnet32.pt", "U-Net on an ImageNet-pretrained EfficientNet-Lite0, width 32, global context squeezed to 32 numbers, trained on whole frames for the mean PSNR over crops (default)"),
     "snet16": ZooEntry("snet16.pt", "SNet ColorNet, width 16, trained with EdgeNet (the default until the CV-chosen effnet32)"),
     "estuary16": ZooEntry("estuary16.pt", "Estuary-16-ISR (Limmer & Lensch): pyramid branches, residual inception modules, "
                                           "hypercolumns; L1 + one-layer conditional adversarial"),

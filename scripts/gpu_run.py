@@ -40,11 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DRY_RUN_ENV = "NIRCOLOR_GPU_DRY_RUN"
 PACK = ROOT / ".devdata"
 IMAGENET = "imagenet/efficientnet-lite0.fp16.pt"
-RECIPE_NAME = "effnet32-ctx32-psnr"
+RECIPE_NAME = "effnet32-ctx32-psnr-whole"
 # The default model's recipe (models/weights/effnet32.md), at GPU batch size.
 RECIPE = ("--arch", "effnet_unet", "--options", '{"width":32,"global_context":true,"context_width":32}', "--lr", "1e-3",
           "--pretrained", "--freeze-stride", "4", "--encoder-lr-scale", "0.1", "--infer-size", "384", "--crop", "256",
-          "--ema", "0.99", "--augment", "0.5", "--objective", "psnr", "--ssim-weight", "0.2", "--angular-weight", "0.5")
+          "--crop-width", "384", "--ema", "0.99", "--augment", "0.5", "--objective", "psnr", "--ssim-weight", "0.2", "--angular-weight", "0.5")
 BUDGET_SECONDS = 540  # the device call allows 600; the rest is start-up and the copy back
 BENCH_SECONDS = 100
 DRY_BUDGET_SECONDS = 200
@@ -87,7 +87,7 @@ def _train_commands(work: Path, pack: Path, dry: bool, minutes: float) -> dict[s
     if importlib.util.find_spec("av") is None:
         base.append("--no-augment-h264")  # the image has no PyAV: said in the results
     if dry:
-        base += ["--device", "cpu", "--threads", "1", "--batch", "2", "--crop", "64", "--val-limit", "2", "--steps", "2"]
+        base += ["--device", "cpu", "--threads", "1", "--batch", "2", "--crop", "64", "--crop-width", "64", "--val-limit", "2", "--steps", "2"]
     else:
         base += ["--device", "cuda", "--amp", "bf16", "--batch", "32", "--workers", "2", "--threads", "2", "--checkpoint-minutes", "1"]
     commands = {}

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # The CV run of each shipped model's recipe, and what it leaves out.
 CV_SOURCES = {
-    "effnet32": ("cv-effnet32.json", "the recipe (psnr objective) at 2100 steps per fold, each fold model its run's last weights (none picked on the fold), run with flip_average and denoise as the shipped one is; the shipped weights had 2100 steps on all pairs"),
+    "effnet32": ("cv-effnet32.json", "the recipe (psnr objective, whole-frame 256 x 384 crops) at 2100 steps per fold, each fold model its run's last weights (none picked on the fold), run with flip_average and denoise as the shipped one is; the shipped weights had 2100 steps on all pairs"),
     "estuary16": ("cv-estuary16.json", "18 minutes of one CPU thread per fold (two folds side by side), as the shipped weights"),
     "triplet16": ("cv-triplet16.json", "18 minutes of one CPU thread per fold (two folds side by side), as the shipped weights"),
     "twobranch16": ("cv-twobranch16.json", "18 minutes of one CPU thread per fold (two folds side by side; folds 0-2 on an earlier machine, figures kept), as the shipped weights"),
