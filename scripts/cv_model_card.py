@@ -109,13 +109,13 @@ def main() -> None:
     if modelless:
         worst_caption = (f"The three worst images of the folds whose model is kept ({', '.join(shown)}; folds "
                          f"{', '.join(map(str, modelless))} have figures only)")
+    # Read once, before this card's own cv-NAME.json is written: a --compare naming that file means the previous card.
+    compared = {str(c): cv_summary(c) for c in args.compare}
     files.write_json(results / f"cv-{args.name}.json", {"name": args.name, "machine": machine(), "cv": summary,
-                                                        "compared": {str(c): cv_summary(c) for c in args.compare},
-                                                        "latency_640x480": latency})
+                                                        "compared": compared, "latency_640x480": latency})
 
     compare_rows = []
-    for source in [args.cv, *args.compare]:
-        s = cv_summary(source)
+    for s in [summary, *compared.values()]:
         o = s["over_folds"]
         folds = s["folds"]
         compare_rows.append(f"| {s['recipe']} | {folds} | {o['psnr']['mean']:.2f} ± {o['psnr']['std']:.2f} | {o['ssim']['mean']:.3f} ± {o['ssim']['std']:.3f} | "

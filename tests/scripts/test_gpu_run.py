@@ -63,8 +63,7 @@ def test_dry_run_writes_results_that_eval_cv_and_resume_accept(tmp_path, tiny_da
     (run_dir / "best.pt").write_bytes((laid / "all" / "best.pt").read_bytes())
     recipe = list(gpu_run.RECIPE)
     code = nircolor(["train", "--data", str(main), "--out", str(run_dir), *recipe, "--val-split", "none", "--crop", "64", "--crop-width", "64",
-                     "--batch", "2",
-                     "--steps", "3", "--steps-per-epoch", "3", "--no-augment-h264", "--resume"])
+                     "--batch", "2", "--steps", "3", "--steps-per-epoch", "3", "--no-augment-h264", "--resume"])
     captured = capsys.readouterr()
     assert code == 0 and "resumed from the weights" in captured.out + captured.err
     assert (run_dir / "last.pt").exists()
