@@ -10,6 +10,7 @@ absolute difference in 8-bit RGB. The same measure on the rendered RGB clip is t
 perfect colorizer would have; the ratio is the figure to compare.
 
     python benchmarks/temporal.py --model default    # writes benchmarks/results/temporal-<model>.{json,md}
+    python benchmarks/temporal.py --model X.pt --backend torch --name trial   # temporal-trial.{json,md}
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--weight", type=float, default=TemporalStabiliser.weight, help="the stabiliser's share of the current frame")
+    ap.add_argument("--name", help="results go to temporal-NAME.{json,md} (default: the model's name), so a trial does not overwrite the default's")
     args = ap.parse_args()
     pairs = find_pairs(args.data)
     chosen = pairs[:: max(1, len(pairs) // args.pairs)][: args.pairs]
@@ -108,32 +110,34 @@ def main() -> None:
                     timed.append(1000 * (time.perf_counter() - t))
                 out_err, rgb_err = warping_error(outputs, nirs, flow), warping_error(rgbs, nirs, flow)
                 stable_err = warping_error(stable, nirs, flow)
-                psnr_loss = float(np.mean([psnr(o, r) - psnr(s, r) for o, s, r in zip(outputs, stable, rgbs)]))
+                output_psnr = [psnr(o, r) for o, r in zip(outputs, rgbs)]
+                psnr_loss = float(np.mean([p - psnr(s, r) for p, s, r in zip(output_psnr, stable, rgbs)]))
                 rows.append({"pair": paths.key, "path": path, "output_flicker": out_err, "rgb_flicker": rgb_err, "ratio": out_err / rgb_err,
                              "stabilised_flicker": stable_err, "stabilised_ratio": stable_err / rgb_err,
+                             "output_psnr_db": float(np.mean(output_psnr)),
                              "stabiliser_psnr_loss_db": psnr_loss, "stabiliser_ms": float(np.median(timed[1:]))})
                 print(f"{paths.key} {path}: output {out_err:.2f}, stabilised {stable_err:.2f}, RGB {rgb_err:.2f}, "
-                      f"PSNR change {-psnr_loss:+.2f} dB")
+                      f"output PSNR {np.mean(output_psnr):.2f} dB, stabiliser's change {-psnr_loss:+.2f} dB")
         costs = frame_costs({args.model: runner}, read_nir(chosen[0].nir), runs=20)
     ratio = float(np.mean([r["output_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
     stable_ratio = float(np.mean([r["stabilised_flicker"] for r in rows]) / np.mean([r["rgb_flicker"] for r in rows]))
     report = {"model": args.model, "backend": args.backend, "frames": args.frames, "view": list(VIEW), "rows": rows,
               "mean_output_flicker": float(np.mean([r["output_flicker"] for r in rows])),
               "mean_rgb_flicker": float(np.mean([r["rgb_flicker"] for r in rows])), "ratio_of_means": ratio,
-              "stabilised_ratio_of_means": stable_ratio,
+              "stabilised_ratio_of_means": stable_ratio, "output_psnr_db": float(np.mean([r["output_psnr_db"] for r in rows])),
               "stabiliser_psnr_loss_db": float(np.mean([r["stabiliser_psnr_loss_db"] for r in rows])),
               "stabiliser_ms_320x240": float(np.median([r["stabiliser_ms"] for r in rows])), "cost": costs}
-    name = args.model.replace("/", "_")
+    name = args.name or args.model.replace("/", "_")
     write_report(RESULTS / f"temporal-{name}.json", report)
     md = [f"# Flicker: {args.model}", "", f"`python benchmarks/temporal.py --model {args.model}`: {len(rows)} clips of {args.frames} frames at "
           f"{VIEW[0]}x{VIEW[1]} (pan, zoom, shake over {len(chosen)} photographs, night-camera noise on the NIR); warping error of "
           "consecutive frames along the NIR's optical flow, occlusions masked, 8-bit RGB units.", "",
-          "| clip | camera | output | stabilised | RGB clip | ratio | stabilised ratio | PSNR change dB |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+          "| clip | camera | output | stabilised | RGB clip | ratio | stabilised ratio | output PSNR dB | stabiliser's PSNR change dB |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     md += [f"| {r['pair']} | {r['path']} | {r['output_flicker']:.2f} | {r['stabilised_flicker']:.2f} | {r['rgb_flicker']:.2f} | "
-           f"{r['ratio']:.2f} | {r['stabilised_ratio']:.2f} | {-r['stabiliser_psnr_loss_db']:+.2f} |" for r in rows]
+           f"{r['ratio']:.2f} | {r['stabilised_ratio']:.2f} | {r['output_psnr_db']:.2f} | {-r['stabiliser_psnr_loss_db']:+.2f} |" for r in rows]
     md += ["", f"Mean output flicker {report['mean_output_flicker']:.2f} against {report['mean_rgb_flicker']:.2f} for the RGB clip: "
-               f"{ratio:.2f}x what a perfect colorizer would show; with the stabiliser (runtime/stabilise.py) {stable_ratio:.2f}x, "
+               f"{ratio:.2f}x what a perfect colorizer would show, PSNR of the noisy clips' colour {report['output_psnr_db']:.2f} dB; with the stabiliser (runtime/stabilise.py) {stable_ratio:.2f}x, "
                f"per-frame PSNR {-report['stabiliser_psnr_loss_db']:+.2f} dB, {report['stabiliser_ms_320x240']:.1f} ms a frame."]
     md += ["", "| frame | model frame ms (median) | stabiliser ms (median) | added | fps, model then stabiliser |",
            "| --- | --- | --- | --- | --- |"]

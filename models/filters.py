@@ -48,10 +48,14 @@ def guided_fit(guide: torch.Tensor, source: torch.Tensor, radius: int, eps: floa
     return box_mean(a, radius), box_mean(source_mean - a * guide_mean, radius)
 
 
-def denoise(x: torch.Tensor, strength: float, radius: int = 1) -> torch.Tensor:
-    """Self-guided filter of N x 1 x H x W frames with regularisation (strength * sigma)^2, sigma
-    each frame's own noise estimate: a window whose variance is well above that keeps its
-    pixels, a flatter one goes to its mean. Frames need H, W > radius (reflection)."""
+def denoise(x: torch.Tensor, strength: float, radius: int = 1, floor: float = 0.0) -> torch.Tensor:
+    """Self-guided filter of N x 1 x H x W frames with regularisation strength^2 * (sigma^2 -
+    floor^2), sigma each frame's own noise estimate (x's units): a window whose variance is well
+    above that keeps its pixels, a flatter one goes to its mean. `floor` is the estimate a clean
+    frame's texture gives: frames that read no more than that are left as they are. Frames need
+    H, W > radius (reflection)."""
+    sigma = noise_sigma(x)
+    excess = sigma * sigma if not floor else torch.clamp(sigma * sigma - floor * floor, min=0.0)
     # + 1e-12: a constant frame has variance = eps = 0
-    a, b = guided_fit(x, x, radius, (strength * noise_sigma(x)) ** 2 + 1e-12)
+    a, b = guided_fit(x, x, radius, strength * strength * excess + 1e-12)
     return a * x + b

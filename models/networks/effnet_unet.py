@@ -41,6 +41,10 @@ STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 PIXEL_CHANNELS = 8  # per-pixel colour code upsampled to full resolution (a guided filter has 6)
 BN_EPS = 1e-3  # the reference's (TensorFlow's) batch-norm epsilon
+# The noise estimate (models/filters.py) of a clean photograph at the 384-px working size, its
+# texture read as noise: the 90th percentile of the 172 EPFL frames (median 2.4, max 6.9 grey
+# levels). The encoder's denoise acts only on what a frame reads above it.
+TEXTURE_FLOOR = 4.5 / 255.0
 TAP_STRIDES = (2, 4, 8, 16, 32)
 
 
@@ -238,9 +242,13 @@ class EffNetUNet(nn.Module):
         denoise: the per-pixel head reads the NIR through an edge-preserving filter whose
             strength is this multiple of the frame's own noise estimate (models/filters.py; no
             weights of its own; default 0, off). The head multiplies the NIR pixel, so without it
-            a night camera's noise flickers in the colour. The encoder still sees the frame as
-            it is: smoothing its input too moved the scene's exposure guess, single images by
-            up to 2 dB either way.
+            a night camera's noise flickers in the colour.
+        encoder_denoise: the encoder reads the frame through the same filter, with strength this
+            multiple of the frame's noise estimate above TEXTURE_FLOOR (no weights of its own;
+            default 0, off). The ImageNet layers answer sensor noise with colour that flickers
+            and drifts; a clean photograph reads at most the floor and is not touched (without
+            the floor, smoothing the encoder's input moved the scene's exposure guess on clean
+            photographs, single images by up to 2 dB either way).
         encoder: "lite0" (default), "lite1" or "lite2".
         calibration: 3 rows of len(models.calibration.FEATURES) numbers, a linear correction of
             the colour fitted on cross-validation's out-of-fold predictions (`nircolor
@@ -251,14 +259,16 @@ class EffNetUNet(nn.Module):
     """
 
     def __init__(self, width: int = 32, global_context: bool = True, context_width: int = 0, smooth_head: bool = False,
-                 flip_average: bool = False, encoder: str = "lite0", denoise: float = 0.0, calibration: list | None = None):
+                 flip_average: bool = False, encoder: str = "lite0", denoise: float = 0.0, encoder_denoise: float = 0.0,
+                 calibration: list | None = None):
         super().__init__()
         if width < 2:
             raise ValueError(f"EffNetUNet needs width >= 2, got {width}")
         if context_width < 0 or (context_width and not global_context):
             raise ValueError(f"context_width must be >= 0 and needs global_context, got {context_width}")
-        if denoise < 0:
-            raise ValueError(f"denoise is a strength >= 0 (0 = off), got {denoise}")
+        for name, strength in (("denoise", denoise), ("encoder_denoise", encoder_denoise)):
+            if strength < 0:
+                raise ValueError(f"{name} is a strength >= 0 (0 = off), got {strength}")
         self.multiple = 32
         self.encoder = EfficientNetLiteEncoder(encoder)
         tap_channels = self.encoder.tap_channels
@@ -273,7 +283,8 @@ class EffNetUNet(nn.Module):
             prev = cout
         # Few channels cross to full resolution: upsampling and the per-pixel MLP are memory-bound.
         self.to_pixel = nn.Conv2d(prev, PIXEL_CHANNELS, 1)
-        self.smooth_head, self.flip_average, self.denoise = smooth_head, flip_average, float(denoise)
+        self.smooth_head, self.flip_average = smooth_head, flip_average
+        self.denoise, self.encoder_denoise = float(denoise), float(encoder_denoise)
         # Not in the state dict: the numbers live in the card's options, so setting them on
         # trained weights (checkpoint.with_options) changes no weight.
         self.calibration = calibration is not None
@@ -336,18 +347,18 @@ class EffNetUNet(nn.Module):
 
     def _colour(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)
-        nir = _imagenet_scaled(x)
-        taps, head = self.encoder(nir)
+        seen = filters.denoise(x, self.encoder_denoise, floor=TEXTURE_FLOOR) if self.encoder_denoise else x
+        taps, head = self.encoder(_imagenet_scaled(seen))
         context = head.mean(dim=(2, 3)) if self.bottleneck_film is not None else None
         if self.context_squeeze is not None:
             context = self.context_squeeze(context)
         y = _film(self.bottleneck_film, taps[-1], context)
         for level, skip in zip(self.levels, reversed(taps[1:-1])):
             y = level(y, skip, context)
-        y = F.interpolate(self.to_pixel(y), size=nir.shape[-2:], mode="bilinear", align_corners=False)
-        if self.denoise:  # the pixel path only: the encoder above saw the frame as it is
+        y = F.interpolate(self.to_pixel(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if self.denoise:  # the pixel path's own filter, without the encoder's floor
             x = filters.denoise(x, self.denoise)
-            nir = _imagenet_scaled(x)
+        nir = _imagenet_scaled(x)
         grey = 2 * x - 1  # the NIR frame in the output's [-1, 1] range
         if not self.smooth_head:
             gain, offset = self.pixel_mlp(torch.cat([y, nir], dim=1)).chunk(2, dim=1)

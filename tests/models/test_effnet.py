@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from nircolor.models import filters
 from nircolor.models.networks import create
 from nircolor.models.networks.effnet_unet import EfficientNetLiteEncoder, PretrainedWeightsError, lite_stages, lite_taps, pretrained_weights_path
 from nircolor.models.zoo import SAMPLES_DIR
@@ -163,3 +164,28 @@ def test_the_denoise_option_steadies_the_colour_of_a_noisy_frame():
     assert torch.equal(seen[0], shots[0] * (255.0 / 128.0) - (127.0 / 128.0))
     with pytest.raises(ValueError, match="denoise is a strength"):
         create("effnet_unet", width=8, denoise=-1)
+
+
+def test_the_encoder_denoise_smooths_what_the_encoder_sees_only_above_the_texture_floor():
+    """A clean frame (noise estimate under TEXTURE_FLOOR) reaches the encoder as it is, so the
+    colour of clean photographs is unchanged; a night camera's frame reaches it smoothed."""
+    from nircolor.models.networks.effnet_unet import TEXTURE_FLOOR, _imagenet_scaled
+    rng = np.random.default_rng(5)
+    ramp = np.tile(np.linspace(60, 190, 96), (64, 1))
+    clean = torch.from_numpy((ramp + rng.normal(0, 1, ramp.shape)) / 255.0).float()[None, None]
+    noisy = torch.from_numpy((ramp + rng.normal(0, 10, ramp.shape)) / 255.0).float()[None, None]
+    assert float(filters.noise_sigma(clean)) < TEXTURE_FLOOR < float(filters.noise_sigma(noisy))
+    net = create("effnet_unet", width=8, encoder_denoise=6).eval()
+    seen = []
+    net.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        net(clean)
+        net(noisy)
+        plain = create("effnet_unet", width=8).eval()
+        plain.load_state_dict(net.state_dict())
+        torch.testing.assert_close(plain(clean), net(clean))
+    torch.testing.assert_close(seen[0], _imagenet_scaled(clean))
+    assert (seen[1] - _imagenet_scaled(torch.from_numpy(ramp / 255.0).float()[None, None])).std() < \
+        0.6 * (_imagenet_scaled(noisy) - _imagenet_scaled(torch.from_numpy(ramp / 255.0).float()[None, None])).std()
+    with pytest.raises(ValueError, match="encoder_denoise is a strength"):
+        create("effnet_unet", width=8, encoder_denoise=-1)

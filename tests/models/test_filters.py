@@ -57,6 +57,20 @@ def test_a_clean_frame_is_barely_touched_and_a_noisy_one_is_brought_back_towards
     assert _grey_psnr(denoised, clean) > _grey_psnr(noisy, clean) + 1.0
 
 
+def test_the_floor_leaves_a_frame_that_reads_below_it_untouched():
+    """`floor` is the noise estimate a clean frame's texture gives: at or under it nothing is
+    smoothed; a frame that reads well above it still is."""
+    rng = np.random.default_rng(4)
+    ramp = np.tile(np.linspace(60, 190, 120), (90, 1))
+    quiet = torch.from_numpy((ramp + rng.normal(0, 2, ramp.shape)) / 255.0).float()[None, None]
+    loud = torch.from_numpy((ramp + rng.normal(0, 9, ramp.shape)) / 255.0).float()[None, None]
+    floor = 4.5 / 255
+    assert torch.allclose(filters.denoise(quiet, 6.0, floor=floor), quiet, atol=1e-5)
+    assert not torch.allclose(filters.denoise(quiet, 6.0), quiet, atol=1e-3)  # without the floor it is smoothed
+    residual = (filters.denoise(loud, 6.0, floor=floor) - torch.from_numpy(ramp / 255.0).float()).std()
+    assert residual < 0.6 * (loud - torch.from_numpy(ramp / 255.0).float()).std()
+
+
 def test_a_constant_frame_stays_constant():
     x = torch.full((1, 1, 16, 16), 0.4)
     assert torch.allclose(filters.denoise(x, 2.0), x, atol=1e-6)
