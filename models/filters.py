@@ -55,7 +55,13 @@ def denoise(x: torch.Tensor, strength: float, radius: int = 1, floor: float = 0.
     frame's texture gives: frames that read no more than that are left as they are. Frames need
     H, W > radius (reflection)."""
     sigma = noise_sigma(x)
-    excess = sigma * sigma if not floor else torch.clamp(sigma * sigma - floor * floor, min=0.0)
-    # + 1e-12: a constant frame has variance = eps = 0
-    a, b = guided_fit(x, x, radius, strength * strength * excess + 1e-12)
-    return a * x + b
+    if not floor:
+        # + 1e-12: a constant frame has variance = eps = 0
+        a, b = guided_fit(x, x, radius, (strength * sigma) ** 2 + 1e-12)
+        return a * x + b
+    excess = torch.clamp(sigma * sigma - floor * floor, min=0.0)
+    # A frame at the floor is passed through, not filtered with eps near 0: a flat window's
+    # variance then rounds to +-1e-9 and var / (var + eps) is anything. Just above the floor the
+    # regularisation is at least half a grey level's variance, far above that rounding.
+    a, b = guided_fit(x, x, radius, strength * strength * excess + (0.5 / 255) ** 2)
+    return torch.where(excess > 0, a * x + b, x)
