@@ -50,7 +50,10 @@ def camera(path: str, t: float, size: tuple[int, int], rng: np.random.Generator)
     return np.array([[scale, 0, VIEW[0] / 2 - scale * cx], [0, scale, VIEW[1] / 2 - scale * cy]], np.float32)
 
 
-def render(nir: np.ndarray, rgb: np.ndarray, path: str, frames: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def render(nir: np.ndarray, rgb: np.ndarray, path: str, frames: int, seed: int,
+           clean: list[np.ndarray] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(noisy NIR views, RGB views) along the camera path; `clean`, when given, receives the NIR
+    views before the noise (benchmarks/flicker_paths.py feeds them to parts of the network)."""
     rng = np.random.default_rng(seed)
     size = (nir.shape[1], nir.shape[0])
     nirs, rgbs = [], []
@@ -58,6 +61,8 @@ def render(nir: np.ndarray, rgb: np.ndarray, path: str, frames: int, seed: int) 
         m = camera(path, i / max(1, frames - 1), size, rng)
         view_nir = cv2.warpAffine(nir, m, VIEW, flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR)
         nirs.append(noise(view_nir, gain=4.0, read_sigma=2.0, rng=rng))
+        if clean is not None:
+            clean.append(view_nir)
         rgbs.append(cv2.warpAffine(rgb, m, VIEW, flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR))
     return nirs, rgbs
 
