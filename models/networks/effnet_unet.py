@@ -248,7 +248,9 @@ class EffNetUNet(nn.Module):
             default 0, off). The ImageNet layers answer sensor noise with colour that flickers
             and drifts; a clean photograph reads at most the floor and is not touched (without
             the floor, smoothing the encoder's input moved the scene's exposure guess on clean
-            photographs, single images by up to 2 dB either way).
+            photographs, single images by up to 2 dB either way). On the flicker clips of
+            benchmarks/temporal.py K = 6 steadied some scenes and unsettled others (docs/models.md):
+            off in the default.
         encoder: "lite0" (default), "lite1" or "lite2".
         calibration: 3 rows of len(models.calibration.FEATURES) numbers, a linear correction of
             the colour fitted on cross-validation's out-of-fold predictions (`nircolor
@@ -347,8 +349,9 @@ class EffNetUNet(nn.Module):
 
     def _colour(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)
-        seen = filters.denoise(x, self.encoder_denoise, floor=TEXTURE_FLOOR) if self.encoder_denoise else x
-        taps, head = self.encoder(_imagenet_scaled(seen))
+        nir = _imagenet_scaled(x)
+        taps, head = self.encoder(_imagenet_scaled(filters.denoise(x, self.encoder_denoise, floor=TEXTURE_FLOOR))
+                                  if self.encoder_denoise else nir)
         context = head.mean(dim=(2, 3)) if self.bottleneck_film is not None else None
         if self.context_squeeze is not None:
             context = self.context_squeeze(context)
@@ -358,7 +361,7 @@ class EffNetUNet(nn.Module):
         y = F.interpolate(self.to_pixel(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
         if self.denoise:  # the pixel path's own filter, without the encoder's floor
             x = filters.denoise(x, self.denoise)
-        nir = _imagenet_scaled(x)
+            nir = _imagenet_scaled(x)
         grey = 2 * x - 1  # the NIR frame in the output's [-1, 1] range
         if not self.smooth_head:
             gain, offset = self.pixel_mlp(torch.cat([y, nir], dim=1)).chunk(2, dim=1)
