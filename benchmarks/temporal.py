@@ -134,7 +134,9 @@ def main() -> None:
               "stabiliser_ms_320x240": float(np.median([r["stabiliser_ms"] for r in rows])), "cost": costs}
     name = args.name or args.model.replace("/", "_")
     write_report(RESULTS / f"temporal-{name}.json", report)
-    md = [f"# Flicker: {args.model}", "", f"`python benchmarks/temporal.py --model {args.model}`: {len(rows)} clips of {args.frames} frames at "
+    command = f"python benchmarks/temporal.py --model {args.model}" + (f" --backend {args.backend}" if args.backend != "onnxruntime" else "") \
+        + (f" --name {args.name}" if args.name else "")
+    md = [f"# Flicker: {args.model}", "", f"`{command}`: {len(rows)} clips of {args.frames} frames at "
           f"{VIEW[0]}x{VIEW[1]} (pan, zoom, shake over {len(chosen)} photographs, night-camera noise on the NIR); warping error of "
           "consecutive frames along the NIR's optical flow, occlusions masked, 8-bit RGB units.", "",
           "| clip | camera | output | stabilised | RGB clip | ratio | stabilised ratio | output PSNR dB | stabiliser's PSNR change dB |",
