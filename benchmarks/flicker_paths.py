@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from nircolor.models import checkpoint, zoo
+from nircolor.models.data import nir_to_tensor, tensor_to_rgb
 from nircolor.models.pairs import find_pairs, read_nir, read_rgb
 
 from harness import DATA, RESULTS, write_markdown, write_report
-from temporal import PATHS, render, warping_error
+from temporal import PATHS, clip_photographs, render, warping_error
 
 # name -> (encoder skip features from the clean frame, encoder head from the clean frame, input)
 MODES = {
@@ -51,14 +52,16 @@ class EncoderSwap:
             self.recorded = output
             return output
         taps, head = output
-        clean_taps, clean_head = self.recorded if (self.use_taps or self.use_head) else (None, None)
-        return (clean_taps if self.use_taps else taps, clean_head if self.use_head else head)
+        if self.use_taps:
+            taps = self.recorded[0]
+        if self.use_head:
+            head = self.recorded[1]
+        return taps, head
 
 
 def colour(model: torch.nn.Module, frame: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
-        y = model(torch.from_numpy(frame).float()[None, None] / 255.0)
-    return ((y[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
+        return tensor_to_rgb(model(nir_to_tensor(frame)))
 
 
 def main() -> None:
@@ -76,7 +79,7 @@ def main() -> None:
         raise SystemExit(f"{args.model} ({card.architecture}) has no encoder submodule to swap: this benchmark is for effnet_unet models")
     swap = EncoderSwap(model.encoder)
     pairs = find_pairs(args.data)
-    chosen = pairs[:: max(1, len(pairs) // args.pairs)][: args.pairs]
+    chosen = clip_photographs(pairs, args.pairs)
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     rows = []
     name = args.model.replace("/", "_")

@@ -67,6 +67,11 @@ def render(nir: np.ndarray, rgb: np.ndarray, path: str, frames: int, seed: int,
     return nirs, rgbs
 
 
+def clip_photographs(pairs: list, count: int) -> list:
+    """The photographs clips are rendered from: `count` spread evenly over the sorted pairs (so over the categories)."""
+    return pairs[:: max(1, len(pairs) // count)][:count]
+
+
 def warping_error(frames: list[np.ndarray], nirs: list[np.ndarray], flow_engine) -> float:
     """Mean over consecutive pairs of |frame[t+1] - frame[t] warped by the NIR flow|, on pixels
     whose forward and backward flows agree within 1 px."""
@@ -96,7 +101,7 @@ def main() -> None:
     ap.add_argument("--name", help="results go to temporal-NAME.{json,md} (default: the model's name), so a trial does not overwrite the default's")
     args = ap.parse_args()
     pairs = find_pairs(args.data)
-    chosen = pairs[:: max(1, len(pairs) // args.pairs)][: args.pairs]
+    chosen = clip_photographs(pairs, args.pairs)
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     runner, _ = backends.create(args.backend, args.model, device="cpu")
     rows = []
