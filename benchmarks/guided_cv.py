@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import statistics
 from pathlib import Path
 
@@ -37,11 +38,16 @@ def settings(radii: list[int], epsilons: list[float]) -> list[tuple[int, float] 
 
 
 @torch.inference_mode()
-def restorations(graph: FrameGraph, nir: np.ndarray, choices: list) -> dict:
-    """Full-resolution colourings of one NIR image, one per setting; the network runs once."""
+def restorations(graph: FrameGraph, nir: np.ndarray, choices: list, truth: np.ndarray | None = None) -> dict:
+    """Full-resolution colourings of one NIR image, one per setting; the network runs once.
+    Given the true colour (`truth`, HxWx3 uint8), it is restored instead of the network's colour,
+    from the working size it is downscaled to as the NIR is: what the upsampling itself allows."""
     levels = torch.from_numpy(nir)[None, None].to(torch.float32)
     small = graph.working_frame(levels)
-    colour_small = graph._network(small)
+    if truth is None:
+        colour_small = graph._network(small)
+    else:
+        colour_small = graph.working_frame(torch.from_numpy(truth).permute(2, 0, 1)[None].to(torch.float32))
     scaled = 1 if max(nir.shape) > graph.infer_size else 0
     out = {}
     for choice in choices:
@@ -67,6 +73,8 @@ def main() -> None:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--name", default="guided-cv")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--truth", action="store_true",
+                    help="restore the true colour at the working size instead of the network's: the upsampling's ceiling")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     choices = settings(args.radius, args.eps)
@@ -83,20 +91,21 @@ def main() -> None:
         for paths in pairs:
             pair = load_pair(paths)
             grey = all_metrics(nir_as_grey(pair.nir), pair.rgb)["psnr"]
-            for choice, rgb in restorations(graph, pair.nir, choices).items():
+            for choice, rgb in restorations(graph, pair.nir, choices, pair.rgb if args.truth else None).items():
                 m = all_metrics(rgb, pair.rgb)
                 rows[label(choice)].append({"fold": k, "pair": paths.key, "category": paths.category, **m, "below_grey": m["psnr"] < grey})
         print(f"fold {k}: {len(pairs)} images", flush=True)
     summary = {name: {"psnr": statistics.fmean(r["psnr"] for r in rs), "ssim": statistics.fmean(r["ssim"] for r in rs),
                       "angular_error": statistics.fmean(r["angular_error"] for r in rs),
                       "below_grey": sum(r["below_grey"] for r in rs), "images": len(rs)} for name, rs in rows.items()}
-    lines = [f"# Guided upsampling settings on {args.cv}, folds {' '.join(map(str, sorted(folds)))}", "",
-             f"`python benchmarks/guided_cv.py --cv {args.cv} --folds {' '.join(map(str, sorted(folds)))} --name {args.name}` "
+    what = "the true colour at the working size" if args.truth else "the network's colour"
+    lines = [f"# Guided upsampling settings on {args.cv}, folds {' '.join(map(str, sorted(folds)))}: {what} restored", "",
+             f"`python benchmarks/guided_cv.py {' '.join(sys.argv[1:])}` "
              f"(shipped: r{FrameGraph.radius_default} eps{FrameGraph.eps_default:g})", "",
              "| setting | PSNR dB | SSIM | angular error deg | below grey |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {name} | {s['psnr']:.3f} | {s['ssim']:.4f} | {s['angular_error']:.3f} | {s['below_grey']} / {s['images']} |"
               for name, s in summary.items()]
-    write_report(RESULTS / args.name, {"cv": args.cv, "folds": sorted(folds), "summary": summary, "rows": rows}, lines)
+    write_report(RESULTS / args.name, {"cv": args.cv, "folds": sorted(folds), "truth": args.truth, "summary": summary, "rows": rows}, lines)
     print("\n".join(lines))
 
 
