@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +49,17 @@ def restorations(graph: FrameGraph, nir: np.ndarray, choices: list, truth: np.nd
     else:
         colour_small = graph.working_frame(torch.from_numpy(truth).permute(2, 0, 1)[None].to(torch.float32))
     scaled = 1 if max(nir.shape) > graph.infer_size else 0
-    out = {}
-    for choice in choices:
-        if choice == BILINEAR:
-            full = torch.nn.functional.interpolate(colour_small, size=nir.shape, mode="bilinear", align_corners=False) * 255.0
-        else:
-            graph.radius, graph.eps = choice
-            full = graph._guided(colour_small, small, levels, scaled)
-        out[choice] = frames_torch.levels_to_rgb(full)[0].numpy()
+    out, kept = {}, (graph.radius, graph.eps)
+    try:
+        for choice in choices:
+            if choice == BILINEAR:
+                full = torch.nn.functional.interpolate(colour_small, size=nir.shape, mode="bilinear", align_corners=False) * 255.0
+            else:
+                graph.radius, graph.eps = choice
+                full = graph._guided(colour_small, small, levels, scaled)
+            out[choice] = frames_torch.levels_to_rgb(full)[0].numpy()
+    finally:
+        graph.radius, graph.eps = kept  # the graph is left as it was given
     return out
 
 

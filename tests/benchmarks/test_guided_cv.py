@@ -24,6 +24,7 @@ def test_each_setting_is_the_frame_graph_with_that_radius_and_eps():
     graph = FrameGraph(net, net.multiple, infer_size=64)
     got = guided_cv.restorations(graph, nir, choices)
     assert set(got) == set(choices)
+    assert (graph.radius, graph.eps) == (FrameGraph.radius_default, FrameGraph.eps_default)
     for radius, eps in choices[:-1]:
         with torch.inference_mode():
             want = FrameGraph(net, net.multiple, infer_size=64, radius=radius, eps=eps)(torch.from_numpy(nir)[None, None])[0].numpy()
