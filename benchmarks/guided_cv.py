@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from nircolor.models import checkpoint
 from nircolor.models.cv import finished_folds
 from nircolor.models.data import find_pairs, load_pair, read_split, split_pairs
 from nircolor.models.frame_graph import FrameGraph
-from nircolor.models.metrics import all_metrics, nir_as_grey
+from nircolor.models.metrics import all_metrics, mean_metrics, nir_as_grey
 from nircolor.runtime import frames_torch
 
 from harness import DATA, RESULTS, write_report
@@ -98,9 +97,7 @@ def main() -> None:
                 m = all_metrics(rgb, pair.rgb)
                 rows[label(choice)].append({"fold": k, "pair": paths.key, "category": paths.category, **m, "below_grey": m["psnr"] < grey})
         print(f"fold {k}: {len(pairs)} images", flush=True)
-    summary = {name: {"psnr": statistics.fmean(r["psnr"] for r in rs), "ssim": statistics.fmean(r["ssim"] for r in rs),
-                      "angular_error": statistics.fmean(r["angular_error"] for r in rs),
-                      "below_grey": sum(r["below_grey"] for r in rs), "images": len(rs)} for name, rs in rows.items()}
+    summary = {name: {**mean_metrics(rs), "below_grey": sum(r["below_grey"] for r in rs), "images": len(rs)} for name, rs in rows.items()}
     what = "the true colour at the working size" if args.truth else "the network's colour"
     lines = [f"# Guided upsampling settings on {args.cv}, folds {' '.join(map(str, sorted(folds)))}: {what} restored", "",
              f"`python benchmarks/guided_cv.py {' '.join(sys.argv[1:])}` "

@@ -350,8 +350,8 @@ class EffNetUNet(nn.Module):
     def _colour(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, self.multiple)
         nir = _imagenet_scaled(x)
-        taps, head = self.encoder(_imagenet_scaled(filters.denoise(x, self.encoder_denoise, floor=TEXTURE_FLOOR))
-                                  if self.encoder_denoise else nir)
+        seen = _imagenet_scaled(filters.denoise(x, self.encoder_denoise, floor=TEXTURE_FLOOR)) if self.encoder_denoise else nir
+        taps, head = self.encoder(seen)
         context = head.mean(dim=(2, 3)) if self.bottleneck_film is not None else None
         if self.context_squeeze is not None:
             context = self.context_squeeze(context)
