@@ -129,14 +129,18 @@ class RandomCrops(torch.utils.data.IterableDataset):
     Crops are `crop` pixels high and `crop_width` wide (default: square). `extra` pairs are
     drawn for a fraction `extra_fraction` of the crops (so a large set of small images does not
     crowd out the full-resolution scenes); `augment(nir, rng)`, if given, degrades each NIR crop
-    (the colour target is left as it is)."""
+    (the colour target is left as it is). `zoom` > 1: each crop is a window 1 to `zoom` times smaller,
+    enlarged to the crop size (NIR, colour and edges alike), so the scenes are also seen closer up."""
 
     def __init__(self, pairs: list[Pair], crop: int, seed: int, extra: list[Pair] = (), extra_fraction: float = 0.0,
                  augment: Callable[[np.ndarray, random.Random], np.ndarray] | None = None, edges: bool = True,
-                 crop_width: int | None = None):
+                 crop_width: int | None = None, zoom: float = 1.0):
         width = crop_width or crop
         if crop < 1 or width < 1:
             raise DatasetError(f"crop sizes must be positive, got {crop}x{width}")
+        if not 1.0 <= zoom <= 4.0:
+            raise DatasetError(f"zoom {zoom} is outside [1, 4]: it is the largest magnification of a crop (1: none)")
+        self.zoom = zoom
         # A pair is mirrored out to the crop (below) only while the mirror adds less than twice the
         # pair itself: a narrow portrait frame fits a whole-frame 256 x 384 crop, a 72-px one a 512 one not.
         tiny = [p.paths.key for p in [*pairs, *extra] if 3 * p.nir.shape[0] <= crop or 3 * p.nir.shape[1] <= width]
@@ -169,10 +173,17 @@ class RandomCrops(torch.utils.data.IterableDataset):
             i = rng.randrange(len(pool))
             pair, edges = pool[i], edge_pool[i]
             h, w = pair.nir.shape
-            y, x = rng.randrange(h - self.crop + 1), rng.randrange(w - self.crop_width + 1)
-            sl = (slice(y, y + self.crop), slice(x, x + self.crop_width))
+            # Log-uniform magnification: as many crops between 1x and 1.2x as between 1.2x and 1.44x.
+            scale = self.zoom ** rng.random() if self.zoom > 1 else 1.0
+            ch, cw = round(self.crop / scale), round(self.crop_width / scale)
+            y, x = rng.randrange(h - ch + 1), rng.randrange(w - cw + 1)
+            sl = (slice(y, y + ch), slice(x, x + cw))
             nir, rgb = pair.nir[sl], pair.rgb[sl]
             edg = edges[sl] if edges is not None else self._no_edges
+            if (ch, cw) != (self.crop, self.crop_width):
+                size = (self.crop_width, self.crop)
+                nir, rgb = cv2.resize(nir, size, interpolation=cv2.INTER_LINEAR), cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+                edg = cv2.resize(edg, size, interpolation=cv2.INTER_NEAREST).reshape(self.crop, self.crop_width, -1) if edges is not None else self._no_edges
             if rng.random() < 0.5:
                 nir, rgb, edg = nir[:, ::-1], rgb[:, ::-1], edg[:, ::-1]
             nir = np.ascontiguousarray(nir)

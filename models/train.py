@@ -65,6 +65,9 @@ class TrainConfig:
     # Width of the crops (default: crop, square). At the 384-px working size a 256 x 384 crop is
     # the whole landscape frame: the global context then trains on the view it has at run time.
     crop_width: int | None = None
+    # Largest magnification of a training crop (1: none): a window up to this many times smaller
+    # is enlarged to the crop, so the few scenes are also seen closer up (RandomCrops).
+    zoom: float = 1.0
     batch: int = 4
     lr: float = 1e-4  # SNet's; Adam's other settings at their defaults
     betas: tuple[float, float] = (0.9, 0.999)
@@ -202,7 +205,7 @@ def training_crops(cfg: TrainConfig, train_paths, held_out: set[str] = frozenset
     augment = NightCamera(cfg.augment, h264_p=0.1 if cfg.augment_h264 else 0.0, exposure=cfg.augment_exposure) if cfg.augment > 0 else None
     data_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
     crops = RandomCrops(train_pairs, cfg.crop, data_seed, extra, cfg.extra_fraction if extra else 0.0, augment, edges=cfg.objective == "snet",
-                         crop_width=cfg.crop_width)
+                         crop_width=cfg.crop_width, zoom=cfg.zoom)
     if crops.padded:
         tqdm.write(f"{len(crops.padded)} pairs smaller than the {crops.crop}x{crops.crop_width}px crop are mirrored out to it: {', '.join(crops.padded[:5])}")
     return crops

@@ -92,6 +92,9 @@ def register(sub) -> None:
     t.add_argument("--crop-width", dest="crop_width", type=int,
                    help="width of the training crops (default: --crop). With --infer-size 384, --crop 256 --crop-width 384 "
                         "trains on whole landscape frames, so the global context sees at training what it sees at run time")
+    t.add_argument("--zoom", type=float,
+                   help="largest magnification of a training crop (default 1: none): each crop is a window 1 to ZOOM times "
+                        "smaller enlarged to the crop size, so the scenes are also seen closer up")
     t.add_argument("--batch", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--betas", type=float, nargs=2)

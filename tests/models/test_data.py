@@ -147,3 +147,25 @@ def test_pairs_shorter_than_the_crop_are_mirrored_and_stay_registered(fixture_pa
         nir, rgb, _ = next(crops)
         assert nir.shape == (1, crop, crop)
         assert torch.allclose((rgb + 1) / 2, nir.expand(3, -1, -1), atol=1e-6)
+
+
+def test_zoomed_crops_stay_registered_and_are_magnified_up_to_the_zoom(fixture_pairs):
+    pairs = load_pairs(find_pairs(fixture_pairs))[:1]
+    h, w = pairs[0].nir.shape
+    # A horizontal ramp of one grey level per pixel: a crop magnified s times rises 1/s a pixel.
+    ramp = np.tile(np.arange(w, dtype=np.float64) * 200 / w, (h, 1))
+    pairs[0].nir = np.round(ramp).astype(np.uint8)
+    pairs[0].rgb = np.repeat(pairs[0].nir[:, :, None], 3, axis=2)
+    crop = min(h, w) // 2
+    crops = iter(RandomCrops(pairs, crop=crop, seed=3, edges=True, zoom=2.0))
+    slopes = []
+    for _ in range(24):
+        nir, rgb, edges = next(crops)
+        assert nir.shape == (1, crop, crop) and rgb.shape == (3, crop, crop) and edges.shape == (3, crop, crop)
+        assert torch.allclose((rgb + 1) / 2, nir.expand(3, -1, -1), atol=1e-6)  # NIR and colour zoomed alike
+        row = nir[0, crop // 2].double() * 255
+        slopes.append(abs(float(row[-8] - row[8])) / (crop - 16) / (200 / w))
+    assert max(slopes) < 1.05 and min(slopes) > 1 / 2.0 - 0.05, slopes
+    assert sum(s < 0.8 for s in slopes) >= 4 and sum(s > 0.9 for s in slopes) >= 2, slopes  # both near 1x and well magnified
+    with pytest.raises(DatasetError, match="zoom 0.5 is outside"):
+        RandomCrops(pairs, crop=crop, seed=0, zoom=0.5)
