@@ -174,6 +174,7 @@ class RandomCrops(torch.utils.data.IterableDataset):
             pair, edges = pool[i], edge_pool[i]
             h, w = pair.nir.shape
             # Log-uniform magnification: as many crops between 1x and 1.2x as between 1.2x and 1.44x.
+            # No draw at zoom 1, so the recipes before --zoom get the very crops they had.
             scale = self.zoom ** rng.random() if self.zoom > 1 else 1.0
             ch, cw = round(self.crop / scale), round(self.crop_width / scale)
             y, x = rng.randrange(h - ch + 1), rng.randrange(w - cw + 1)
