@@ -184,7 +184,8 @@ class RandomCrops(torch.utils.data.IterableDataset):
             if (ch, cw) != (self.crop, self.crop_width):
                 size = (self.crop_width, self.crop)
                 nir, rgb = cv2.resize(nir, size, interpolation=cv2.INTER_LINEAR), cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
-                edg = cv2.resize(edg, size, interpolation=cv2.INTER_NEAREST).reshape(self.crop, self.crop_width, -1) if edges is not None else self._no_edges
+                if edges is not None:
+                    edg = cv2.resize(edg, size, interpolation=cv2.INTER_NEAREST).reshape(self.crop, self.crop_width, -1)
             if rng.random() < 0.5:
                 nir, rgb, edg = nir[:, ::-1], rgb[:, ::-1], edg[:, ::-1]
             nir = np.ascontiguousarray(nir)
