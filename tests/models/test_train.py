@@ -395,3 +395,30 @@ def test_data_seed_changes_the_crops_and_not_the_initialisation(tmp_path, fixtur
     torch.manual_seed(5)
     again = build_generator(config_for("snet", data=str(fixture_pairs), out=str(out_a), options={"width": 4}, data_seed=9))
     assert all(torch.equal(p, q) for p, q in zip(init.state_dict().values(), again.state_dict().values()))
+
+
+def test_tail_average_is_the_mean_of_the_weights_from_its_share_of_the_run(tmp_path, fixture_pairs, split_file, monkeypatch):
+    from nircolor.models import train as train_module
+
+    seen = []
+    update = train_module.AveragedModel.update_parameters
+
+    def recording(self, model):
+        seen.append({k: v.detach().clone() for k, v in model.named_parameters()})
+        update(self, model)
+
+    monkeypatch.setattr(train_module.AveragedModel, "update_parameters", recording)
+    out = tmp_path / "tail"
+    assert _train(fixture_pairs, out, split_file, "--steps", "4", "--average-from", "0.5", "--lr", "0.01") == 0
+    assert len(seen) == 2  # the weights after steps 3 and 4 of 4
+    tail, card = checkpoint.load(out / "tail.pt")
+    assert card.provenance["averaged_steps"] == 2 and card.provenance["averaged_from_step"] == 3
+    for name, value in tail.named_parameters():
+        assert torch.allclose(value, (seen[0][name] + seen[1][name]) / 2, atol=1e-6), name
+    assert any(not torch.equal(seen[0][k], seen[1][k]) for k in seen[0])  # the two steps' weights differ: a real mean
+    assert "tail" in torch.load(out / "last.pt", weights_only=False)  # a resumed run goes on averaging
+
+
+def test_an_average_share_outside_the_run_is_refused(tmp_path, fixture_pairs, split_file, capsys):
+    assert _train(fixture_pairs, tmp_path / "x", split_file, "--steps", "2", "--average-from", "1") == 2
+    assert "--average-from 1.0 is outside [0, 1)" in capsys.readouterr().err
