@@ -440,10 +440,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             if tail is not None and int(tail.n_averaged):
                 refresh_bn_statistics(tail.module, recent_inputs)
                 averaged_steps = int(tail.n_averaged)
-                checkpoint.save(out / "tail.pt", tail.module, checkpoint.ModelCard(
-                    cfg.arch, dict(cfg.options), model.multiple, infer_size=cfg.infer_size,
-                    provenance={**provenance, "steps": step, "train_seconds": round(elapsed, 1),
-                                "averaged_steps": averaged_steps, "averaged_from_step": step - averaged_steps + 1}))
+                # The run's card, without the validation figures, which belong to the other weights.
+                checkpoint.save(out / "tail.pt", tail.module, replace(card, metrics={}, provenance={
+                    **card.provenance, "averaged_steps": averaged_steps, "averaged_from_step": step - averaged_steps + 1}))
             _save_state(last_path, model, averaged, objective, opt, disc, opt_d, step, best_psnr, elapsed, tail)
     bar.close()
     return best_path
